@@ -1,0 +1,184 @@
+"""The gateway's ASGI application: routing, and each endpoint's policies in order.
+
+Read `messages()` to see the whole pipeline of a Messages call. Steps that later capabilities add
+(routes, pinning, limits, budgets, idempotency, caching, breaker, retries) slot in at their place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
+from bastion.errors import BastionError, MethodNotAllowed, NotFound
+from bastion.gateway import Environment, Gateway
+from bastion.policies.keys import key_from_headers
+from bastion.policies.validate import parse_messages_request
+from bastion.pricing.cost import cost_micros
+from bastion.relay import relay
+from bastion.types import Principal, RequestRecord
+from bastion.upstream import upstream_headers
+
+log = logging.getLogger("bastion")
+
+SUPPORTED = (
+    "POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{model_id}"
+)
+
+
+class GatewayApp:
+    """ASGI entry point. One instance per process, built around one Gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.max_body = gateway.config.server.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.gw.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gw.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = self.gw.clock.monotonic()
+        ex = Exchange(
+            scope, receive, send, correlation_id(header(scope["headers"], b"x-request-id"))
+        )
+        if not ex.path.startswith("/v1/"):
+            await self.operational(ex)
+            return
+        record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, ex.path)
+        try:
+            await self.api(ex, record, t0)
+        except BastionError as err:
+            record.status, record.error_type, record.outcome = (
+                err.status,
+                err.error_type,
+                err.reason,
+            )
+            if not ex.started:
+                await ex.respond_error(err)
+        except ClientGone:
+            record.status, record.outcome = 499, "client_disconnected"
+        except Exception:  # the ASGI edge: log it, answer in Anthropic's shape, keep serving
+            log.exception("request %s failed", ex.request_id)
+            err = BastionError("internal error in the gateway")
+            record.status, record.error_type, record.outcome = 500, err.error_type, "internal"
+            if not ex.started:
+                await ex.respond_error(err)
+        finally:
+            record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
+            self.gw.writer.submit(record)
+
+    async def api(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+        path, method = ex.path, ex.method
+        if path == "/v1/messages":
+            _require(method, "POST")
+            await self.messages(ex, record, t0)
+        elif path == "/v1/messages/count_tokens":
+            _require(method, "POST")
+            await self.count_tokens(ex, record, t0)
+        elif path == "/v1/models" or path.startswith("/v1/models/"):
+            _require(method, "GET")
+            await self.models(ex, record, t0)
+        else:
+            await self.authenticate(ex, record)
+            raise NotFound(f"{method} {path} is not served by Bastion. Supported: {SUPPORTED}")
+
+    async def messages(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+        """POST /v1/messages, the whole pipeline in order."""
+        principal = await self.authenticate(ex, record)  # 2. who is calling
+        raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
+        request = parse_messages_request(raw)  # 3. JSON shape
+        record.model_requested, record.stream = request.model, request.stream
+        record.end_user = _end_user(ex, request.end_user)
+        record.route = _route(ex)  # 4. call type (route policies come with budgets)
+        env = self.gw.environment(principal.environment)  # the environment's upstream and key
+        await self.forward(
+            ex, env, raw, record, t0, message=True
+        )  # 12-13. upstream call, stream or return
+        model = self.gw.catalog.get(record.model_served or request.model)  # 15. account
+        record.cost_micros = cost_micros(record.usage, model)
+
+    async def count_tokens(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+        principal = await self.authenticate(ex, record)
+        raw = await ex.read_body(self.max_body)
+        record.model_requested = parse_messages_request(raw, count_tokens=True).model
+        record.route = _route(ex)
+        env = self.gw.environment(principal.environment)
+        await self.forward(ex, env, raw, record, t0, message=False)
+        record.cost_micros = 0  # token counting is free
+
+    async def models(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+        principal = await self.authenticate(ex, record)
+        env = self.gw.environment(principal.environment)
+        await self.forward(ex, env, None, record, t0, message=False)
+        record.cost_micros = 0
+
+    async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
+        raw = key_from_headers(_text(ex, b"x-api-key"), _text(ex, b"authorization"))
+        principal = await self.gw.auth.authenticate(raw)
+        record.key_id, record.environment = principal.key_id, principal.environment
+        return principal
+
+    async def forward(
+        self,
+        ex: Exchange,
+        env: Environment,
+        body: bytes | None,
+        record: RequestRecord,
+        t0: float,
+        *,
+        message: bool,
+    ) -> None:
+        assert env.key is not None  # Gateway.environment() refuses environments without a key
+        url = env.base_url + ex.path
+        if ex.query:
+            url += "?" + ex.query.decode("latin-1")
+        headers = upstream_headers(ex.headers, env.key.reveal())
+        reply = await self.gw.transport.request(ex.method, url, headers, body, env.timeouts)
+        await relay(ex, reply, record, self.gw.clock, t0, message=message)
+
+    async def operational(self, ex: Exchange) -> None:
+        """Health endpoints; not API traffic, so not recorded."""
+        if ex.path == "/healthz":
+            await ex.respond(200, [JSON], b'{"status":"ok"}')
+        elif ex.path == "/readyz":
+            problems = await self.gw.readiness()
+            body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}
+            if problems:
+                body["problems"] = problems
+            await ex.respond(503 if problems else 200, [JSON], orjson.dumps(body))
+        else:
+            await ex.respond_error(NotFound(f"{ex.method} {ex.path} not found"))
+
+
+def _require(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
+
+
+def _text(ex: Exchange, name: bytes) -> str | None:
+    value = header(ex.headers, name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
+    return _text(ex, b"x-bastion-user") or from_metadata
+
+
+def _route(ex: Exchange) -> str:
+    return _text(ex, b"x-bastion-route") or "default"

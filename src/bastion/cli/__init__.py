@@ -1,0 +1,1 @@
+"""The `bastion` command line: thin commands over the library."""

@@ -1,0 +1,25 @@
+"""`bastion` entry point: the command group and its subcommands."""
+
+from __future__ import annotations
+
+import click
+
+from bastion import __version__
+from bastion.cli.keys import keys
+from bastion.cli.serve import init, mock, serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bastion")
+def cli() -> None:
+    """Bastion: a production gateway and toolkit for the Claude API."""
+
+
+cli.add_command(serve)
+cli.add_command(mock)
+cli.add_command(init)
+cli.add_command(keys)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,81 @@
+"""`bastion serve`, `bastion mock` and `bastion init`: run the gateway, the fake API, set up."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import click
+
+from bastion.cli.common import CONFIG_OPTION, read_config
+from bastion.secrets import SecretError
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--host", default=None, help="Listen address (default: server.host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Listen port (default: server.port, 8787).")
+def serve(config_path: str, host: str | None, port: int | None) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    from bastion.app import GatewayApp
+    from bastion.gateway import build_gateway
+
+    config = read_config(config_path)
+    try:
+        gateway = build_gateway(config)
+    except SecretError as exc:
+        raise click.ClickException(
+            f"keys.hash_secret: {exc} (create it with `bastion init`)"
+        ) from None
+    host = host or config.server.host
+    port = port or config.server.port
+    click.echo(f"bastion: gateway on http://{host}:{port}", err=True)
+    for env in gateway.environments.values():
+        state = "key resolved" if env.key else f"KEY NOT AVAILABLE: {env.key_error}"
+        click.echo(f"bastion: environment {env.name} -> {env.base_url} ({state})", err=True)
+    uvicorn.run(
+        GatewayApp(gateway),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_keep_alive=75,
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8788, show_default=True, type=int)
+@click.option("--scenario", default="ok", show_default=True, help="Default fault scenario.")
+def mock(host: str, port: int, scenario: str) -> None:
+    """Run a fake Anthropic API with fault injection (header x-mock-scenario per request)."""
+    from bastion.mock.app import SCENARIOS, run_mock
+
+    if scenario not in SCENARIOS:
+        raise click.BadParameter(f"choose one of {', '.join(SCENARIOS)}", param_hint="--scenario")
+    click.echo(f"bastion mock: fake Anthropic API on http://{host}:{port} ({scenario})", err=True)
+    run_mock(host, port, scenario)
+
+
+@click.command()
+@CONFIG_OPTION
+def init(config_path: str) -> None:
+    """Create the server secret that Bastion keys are hashed with, if it does not exist yet."""
+    config = read_config(config_path)
+    scheme, _, location = config.keys.hash_secret.partition(":")
+    if scheme != "file":
+        raise click.ClickException(f"keys.hash_secret is {scheme}:…; create that secret yourself")
+    path = Path(location).expanduser()
+    if path.exists():
+        click.echo(f"{path} exists; nothing to do")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+    click.echo(f"created {path} (keep it secret: keys are hashed with it)")

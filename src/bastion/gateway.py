@@ -1,0 +1,141 @@
+"""The Gateway: everything built from config that requests need, owned in one place.
+
+No module-level state: stores, caches, the upstream transport and the clock live here and are
+passed explicitly, so tests build a Gateway with fakes and production builds one from a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from bastion.clock import Clock
+from bastion.config import BastionConfig, process_environment
+from bastion.errors import NotReady, PermissionDenied
+from bastion.policies.accesslog import RecordWriter
+from bastion.policies.auth import Authenticator
+from bastion.pricing.catalog import Catalog, load_catalog
+from bastion.secrets import SecretError, SecretValue, resolve_secret
+from bastion.stores.sqlite import SQLiteStore
+from bastion.upstream import AiohttpTransport, Timeouts, Transport
+
+
+@dataclass(slots=True)
+class Environment:
+    """One deployment environment (dev, staging, prod): its upstream and its upstream key."""
+
+    name: str
+    base_url: str
+    key_ref: str
+    timeouts: Timeouts
+    key: SecretValue | None = None
+    key_error: str | None = None
+
+    def resolve_key(self, environ: Mapping[str, str]) -> None:
+        try:
+            self.key, self.key_error = resolve_secret(self.key_ref, environ), None
+        except SecretError as exc:
+            self.key, self.key_error = None, str(exc)
+
+
+@dataclass
+class Gateway:
+    config: BastionConfig
+    store: SQLiteStore
+    auth: Authenticator
+    writer: RecordWriter
+    transport: Transport
+    catalog: Catalog
+    environments: dict[str, Environment]
+    clock: Clock
+    environ: Mapping[str, str]
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def environment(self, name: str) -> Environment:
+        env = self.environments.get(name)
+        if env is None:
+            raise PermissionDenied(f"this key's environment {name!r} is not configured")
+        if env.key is None:
+            raise NotReady(f"the upstream key of environment {name!r} is not available")
+        return env
+
+    async def start(self) -> None:
+        self.writer.start()
+        self.auth.refresh()
+        poll = self.config.keys.revocation_poll_s
+        self._tasks.append(asyncio.create_task(self.auth.watch(poll), name="bastion-key-watch"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.transport.aclose()
+        self.writer.stop()
+        self.store.close()
+
+    async def readiness(self) -> dict[str, str]:
+        """What is not ready, by component; empty when ready."""
+        problems: dict[str, str] = {}
+        try:
+            await asyncio.to_thread(self.store.ping)
+        except Exception as exc:  # noqa: BLE001 -- any store failure means not ready; report, do not raise
+            problems["store"] = f"{type(exc).__name__}: {exc}"
+        for env in self.environments.values():
+            if env.key is None:
+                env.resolve_key(self.environ)
+            if env.key_error:
+                problems[f"environment.{env.name}"] = env.key_error
+        return problems
+
+
+def server_secret(config: BastionConfig, environ: Mapping[str, str]) -> bytes:
+    return resolve_secret(config.keys.hash_secret, environ).reveal().encode()
+
+
+def build_gateway(
+    config: BastionConfig,
+    *,
+    transport: Transport | None = None,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    log_stream: BinaryIO | None = None,
+) -> Gateway:
+    """Build every component from config; raises SecretError when the key secret is missing."""
+    clock = clock or Clock()
+    environ = process_environment() if environ is None else environ
+    store = SQLiteStore(config.store.sqlite_path)
+    auth = Authenticator(store, server_secret(config, environ), clock.wall, config.keys.cache_size)
+    if log_stream is None and config.log.stdout:
+        log_stream = sys.stdout.buffer
+    writer = RecordWriter(store, config.log.flush_interval_s, config.log.max_batch, log_stream)
+    environments = {
+        name: Environment(
+            name,
+            env.upstream.base_url,
+            env.upstream.api_key,
+            Timeouts(env.upstream.connect_timeout_s, env.upstream.read_timeout_s),
+        )
+        for name, env in config.environments.items()
+    }
+    for env in environments.values():
+        env.resolve_key(environ)
+    catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
+    return Gateway(
+        config=config,
+        store=store,
+        auth=auth,
+        writer=writer,
+        transport=transport or AiohttpTransport(),
+        catalog=catalog,
+        environments=environments,
+        clock=clock,
+        environ=environ,
+    )

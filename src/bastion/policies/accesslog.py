@@ -1,0 +1,121 @@
+"""One record per request: a JSON log line and a stored row, batched off the request path.
+
+The request path only appends to a list. A writer thread wakes every `flush_interval_s`, stores
+the batch in one transaction and prints the lines. A crash (SIGKILL) loses at most the records
+finished in the last flush interval, plus the batch being written at that instant.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import BinaryIO
+
+import orjson
+
+from bastion.stores.base import RecordStore
+from bastion.types import RequestRecord
+
+
+def record_json(r: RequestRecord) -> bytes:
+    """The access-log line: one flat JSON object, no key material, no prompt content."""
+    u = r.usage
+    return orjson.dumps(
+        {
+            "event": "request",
+            "request_id": r.request_id,
+            "time": r.started_at,
+            "method": r.method,
+            "path": r.path,
+            "key_id": r.key_id,
+            "environment": r.environment,
+            "route": r.route,
+            "end_user": r.end_user,
+            "model_requested": r.model_requested,
+            "model_served": r.model_served,
+            "stream": r.stream,
+            "status": r.status,
+            "stop_reason": r.stop_reason,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cache_read_tokens": u.cache_read_input_tokens,
+            "cache_write_5m_tokens": u.cache_write_5m_tokens,
+            "cache_write_1h_tokens": u.cache_write_1h_tokens,
+            "cost_usd": None if r.cost_micros is None else r.cost_micros / 1_000_000,
+            "cost_micros": r.cost_micros,
+            "latency_ms": round(r.latency_ms, 3),
+            "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms, 3),
+            "upstream_request_id": r.upstream_request_id,
+            "error_type": r.error_type,
+            "outcome": r.outcome,
+        }
+    )
+
+
+class RecordWriter:
+    """Batches request records into the store and the log from a background thread."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        flush_interval_s: float,
+        max_batch: int,
+        log_stream: BinaryIO | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._interval = flush_interval_s
+        self._max_batch = max_batch
+        self._log = log_stream
+        self._on_error = on_error or _report_to_stderr
+        self._pending: list[RequestRecord] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, record: RequestRecord) -> None:
+        """O(1) on the request path: the record is written within one flush interval."""
+        with self._lock:
+            self._pending.append(record)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="bastion-record-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and write whatever is pending (graceful shutdown loses nothing)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for start in range(0, len(batch), self._max_batch):
+            self._write(batch[start : start + self._max_batch])
+        return len(batch)
+
+    def _write(self, batch: list[RequestRecord]) -> None:
+        try:
+            self._store.insert_records(batch)
+        except Exception as exc:  # noqa: BLE001 -- a broken store must not kill the writer thread: report it
+            self._on_error(exc)
+        if self._log is not None:
+            try:
+                self._log.write(b"".join(record_json(r) + b"\n" for r in batch))
+                self._log.flush()
+            except (OSError, ValueError) as exc:
+                self._on_error(exc)
+
+
+def _report_to_stderr(exc: BaseException) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    sys.stderr.write(f"{stamp} bastion: request log write failed: {exc!r}\n")

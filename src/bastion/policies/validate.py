@@ -1,0 +1,69 @@
+"""Parse and check a Messages request body: the JSON shape the API requires, nothing more.
+
+The body is parsed once to read what policies need (model, stream, max_tokens, end user); the
+original bytes are what goes upstream, so prompt-cache prefixes stay byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bastion.errors import InvalidRequest
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesRequest:
+    model: str
+    max_tokens: int
+    stream: bool
+    end_user: str | None
+    body: dict[str, Any]
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise InvalidRequest("request body is empty: expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+def parse_messages_request(raw: bytes, *, count_tokens: bool = False) -> MessagesRequest:
+    """The fields Bastion acts on, checked; InvalidRequest names the first bad field."""
+    body = parse_json_object(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidRequest("model: a model id string is required")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise InvalidRequest("messages: a list of messages is required")
+    max_tokens = body.get("max_tokens")
+    if count_tokens:
+        max_tokens = 0 if max_tokens is None else max_tokens
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+        raise InvalidRequest("max_tokens: a non-negative integer is required")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("stream: must be true or false")
+    return MessagesRequest(model, max_tokens, stream, _metadata_user(body), body)
+
+
+def _metadata_user(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata: must be an object")
+    user = metadata.get("user_id")
+    if user is None:
+        return None
+    if not isinstance(user, str):
+        raise InvalidRequest("metadata.user_id: must be a string")
+    return user

@@ -1,0 +1,1 @@
+"""Durable state behind one interface: keys and the request log."""

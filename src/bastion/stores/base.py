@@ -1,0 +1,35 @@
+"""What the gateway needs from a store; SQLite is the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bastion.types import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """A Bastion key as stored: never the key itself, only its keyed hash."""
+
+    key_id: str
+    key_hash: str
+    environment: str
+    owner: str
+    name: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+class KeyStore(Protocol):
+    def add_key(self, row: KeyRow) -> None: ...
+    def get_key(self, key_id: str) -> KeyRow | None: ...
+    def list_keys(self) -> list[KeyRow]: ...
+    def revoke_key(self, key_id: str, at: float) -> bool: ...
+    def keys_version(self) -> int: ...
+
+
+class RecordStore(Protocol):
+    def insert_records(self, records: Sequence[RequestRecord]) -> None: ...

@@ -1,0 +1,65 @@
+"""Plain data shared across the gateway: usage, principals and the per-request record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one Messages API call, as the upstream billed them.
+
+    `input_tokens` is only the uncached remainder of the prompt (Anthropic's convention);
+    cache writes are split by TTL because a 1-hour write costs more than a 5-minute one.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every prompt token, cached or not: what long-prompt price tiers are judged on."""
+        return self.input_tokens + self.cache_read_input_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the Bastion key that authenticated the request and what it belongs to."""
+
+    key_id: str
+    environment: str
+    owner: str
+    name: str = ""
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything known about one request once it is done: one log line and one stored row."""
+
+    request_id: str
+    started_at: float
+    method: str
+    path: str
+    key_id: str | None = None
+    environment: str | None = None
+    route: str | None = None
+    end_user: str | None = None
+    model_requested: str | None = None
+    model_served: str | None = None
+    stream: bool = False
+    status: int = 0
+    stop_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_micros: int | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    upstream_request_id: str | None = None
+    error_type: str | None = None
+    outcome: str = "ok"

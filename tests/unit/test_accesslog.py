@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from bastion.policies.accesslog import RecordWriter, record_json
+from bastion.stores.sqlite import SQLiteStore
+from bastion.types import RequestRecord, Usage
+
+
+def make_record(n: int) -> RequestRecord:
+    return RequestRecord(
+        request_id=f"r{n}",
+        started_at=1000.0 + n,
+        method="POST",
+        path="/v1/messages",
+        key_id="abcdefghij",
+        environment="dev",
+        model_requested="claude-sonnet-5-5",
+        model_served="claude-sonnet-5-5",
+        status=200,
+        usage=Usage(10, 20, 30, 40, 50),
+        cost_micros=1234,
+        latency_ms=12.3456,
+    )
+
+
+def test_record_json_has_every_field_and_no_key_material() -> None:
+    line = orjson.loads(record_json(make_record(1)))
+    assert line["request_id"] == "r1"
+    assert (line["input_tokens"], line["output_tokens"]) == (10, 20)
+    assert (line["cache_read_tokens"], line["cache_write_5m_tokens"], line["cache_write_1h_tokens"]) == (
+        30, 40, 50,
+    )  # fmt: skip
+    assert line["cost_micros"] == 1234 and line["cost_usd"] == 0.001234
+    assert line["latency_ms"] == 12.346
+    assert "key" not in line and line["key_id"] == "abcdefghij"
+
+
+def test_unknown_cost_stays_unknown() -> None:
+    record = make_record(1)
+    record.cost_micros = None
+    line = orjson.loads(record_json(record))
+    assert line["cost_micros"] is None and line["cost_usd"] is None
+
+
+def test_batches_reach_store_and_log(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "log.db"))
+    log = io.BytesIO()
+    writer = RecordWriter(store, flush_interval_s=0.05, max_batch=7, log_stream=log)
+    writer.start()
+    for n in range(50):
+        writer.submit(make_record(n))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and log.getvalue().count(b"\n") < 50:
+        time.sleep(0.01)
+    writer.stop()
+    rows = sqlite3.connect(tmp_path / "log.db").execute("SELECT request_id, cost_micros FROM requests")
+    assert sorted(r[0] for r in rows) == sorted(f"r{n}" for n in range(50))
+    lines = [orjson.loads(x) for x in log.getvalue().splitlines()]
+    assert len(lines) == 50
+
+
+def test_stop_flushes_what_is_pending(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "log.db"))
+    writer = RecordWriter(store, flush_interval_s=10, max_batch=100)
+    writer.start()
+    writer.submit(make_record(1))
+    writer.stop()
+    count = sqlite3.connect(tmp_path / "log.db").execute("SELECT count(*) FROM requests").fetchone()
+    assert count == (1,)
+
+
+class BrokenStore:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def insert_records(self, records: Sequence[RequestRecord]) -> None:
+        self.calls += 1
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_store_failure_is_reported_and_writer_keeps_going() -> None:
+    errors: list[BaseException] = []
+    store = BrokenStore()
+    log = io.BytesIO()
+    writer = RecordWriter(store, 0.01, 10, log_stream=log, on_error=errors.append)
+    writer.submit(make_record(1))
+    writer.flush()
+    writer.submit(make_record(2))
+    writer.flush()
+    assert store.calls == 2 and len(errors) == 2
+    assert log.getvalue().count(b"\n") == 2  # the log line is still written
