@@ -34,9 +34,12 @@ def test_record_json_has_every_field_and_no_key_material() -> None:
     line = orjson.loads(record_json(make_record(1)))
     assert line["request_id"] == "r1"
     assert (line["input_tokens"], line["output_tokens"]) == (10, 20)
-    assert (line["cache_read_tokens"], line["cache_write_5m_tokens"], line["cache_write_1h_tokens"]) == (
-        30, 40, 50,
-    )  # fmt: skip
+    cache = (
+        line["cache_read_tokens"],
+        line["cache_write_5m_tokens"],
+        line["cache_write_1h_tokens"],
+    )
+    assert cache == (30, 40, 50)
     assert line["cost_micros"] == 1234 and line["cost_usd"] == 0.001234
     assert line["latency_ms"] == 12.346
     assert "key" not in line and line["key_id"] == "abcdefghij"
@@ -60,7 +63,9 @@ def test_batches_reach_store_and_log(tmp_path: Path) -> None:
     while time.monotonic() < deadline and log.getvalue().count(b"\n") < 50:
         time.sleep(0.01)
     writer.stop()
-    rows = sqlite3.connect(tmp_path / "log.db").execute("SELECT request_id, cost_micros FROM requests")
+    rows = sqlite3.connect(tmp_path / "log.db").execute(
+        "SELECT request_id, cost_micros FROM requests"
+    )
     assert sorted(r[0] for r in rows) == sorted(f"r{n}" for n in range(50))
     lines = [orjson.loads(x) for x in log.getvalue().splitlines()]
     assert len(lines) == 50

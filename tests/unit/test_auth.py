@@ -36,7 +36,11 @@ def add(store: SQLiteStore, expires_at: float | None = None) -> tuple[str, str]:
 async def test_valid_key_gives_its_principal(store: SQLiteStore) -> None:
     key_id, key = add(store)
     principal = await Authenticator(store, SECRET, FakeClock()).authenticate(key)
-    assert (principal.key_id, principal.environment, principal.owner) == (key_id, "dev", "a@example.com")
+    assert (principal.key_id, principal.environment, principal.owner) == (
+        key_id,
+        "dev",
+        "a@example.com",
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,7 +52,9 @@ async def test_valid_key_gives_its_principal(store: SQLiteStore) -> None:
         ("bst_aaaaaaaaaa_" + "b" * 43, "invalid API key"),
     ],
 )
-async def test_bad_keys_are_refused(store: SQLiteStore, presented: str | None, message: str) -> None:
+async def test_bad_keys_are_refused(
+    store: SQLiteStore, presented: str | None, message: str
+) -> None:
     add(store)
     with pytest.raises(AuthenticationFailed, match=message):
         await Authenticator(store, SECRET, FakeClock()).authenticate(presented)

@@ -46,7 +46,10 @@ def test_unset_variable_is_named() -> None:
     [
         ("environments: {}", "environments"),
         ("[1, 2]", "mapping at the top level"),
-        ("environments: {dev: {upstream: {api_key: sk-ant-api03-raw}}}", "environments.dev.upstream.api_key"),
+        (
+            "environments: {dev: {upstream: {api_key: sk-ant-api03-raw}}}",
+            "environments.dev.upstream.api_key",
+        ),
         ("environments: {dev: {upstream: {api_key: 'env:K', base_url: ftp://x}}}", "base_url"),
         ("server: {port: 70000}\n" + MINIMAL, "server.port"),
         ("server: {prot: 1}\n" + MINIMAL, "server.prot"),

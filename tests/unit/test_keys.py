@@ -63,13 +63,22 @@ def test_hash_is_keyed_and_compares() -> None:
         (None, None, None),
     ],
 )
-def test_key_from_headers(x_api_key: str | None, authorization: str | None, expected: str | None) -> None:
+def test_key_from_headers(
+    x_api_key: str | None, authorization: str | None, expected: str | None
+) -> None:
     assert key_from_headers(x_api_key, authorization) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90m", 5400), ("12h", 43200), ("30d", 2592000), ("1w", 604800), ("1d12h", 129600), ("45s", 45)],
+    [
+        ("90m", 5400),
+        ("12h", 43200),
+        ("30d", 2592000),
+        ("1w", 604800),
+        ("1d12h", 129600),
+        ("45s", 45),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

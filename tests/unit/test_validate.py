@@ -6,7 +6,11 @@ import pytest
 from bastion.errors import InvalidRequest
 from bastion.policies.validate import parse_messages_request
 
-GOOD = {"model": "claude-sonnet-5-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+GOOD = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def body(**changes: object) -> bytes:

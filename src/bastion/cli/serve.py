@@ -55,10 +55,12 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
 @click.option("--scenario", default="ok", show_default=True, help="Default fault scenario.")
 def mock(host: str, port: int, scenario: str) -> None:
     """Run a fake Anthropic API with fault injection (header x-mock-scenario per request)."""
-    from bastion.mock.app import SCENARIOS, run_mock
+    from bastion.mock.scenarios import SCENARIOS
+    from bastion.mock.server import run_mock
 
     if scenario not in SCENARIOS:
-        raise click.BadParameter(f"choose one of {', '.join(SCENARIOS)}", param_hint="--scenario")
+        known = ", ".join(sorted(SCENARIOS))
+        raise click.BadParameter(f"choose one of {known}", param_hint="--scenario")
     click.echo(f"bastion mock: fake Anthropic API on http://{host}:{port} ({scenario})", err=True)
     run_mock(host, port, scenario)
 

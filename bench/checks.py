@@ -1,0 +1,204 @@
+"""The two long checks: memory over a long soak, and one very large stream.
+
+`memory_soak` sends N requests through Bastion at c=32 (half JSON, half streamed) and samples its
+RSS every few seconds: a leak shows as a rising line, "flat" as one that stops rising after the
+warm-up. `big_stream` sends one streamed request whose answer is ~10 MB and watches Bastion's
+RSS while it passes: a relay that buffers the stream grows by about its size, one that forwards
+events as they come does not. The mock has no knob for a long answer; it echoes (up to) the
+first ten words of the prompt, so a 10 MB answer needs a prompt of ten 1 MB words and comes as
+a handful of multi-megabyte SSE events. A control run (same prompt, max_tokens=1, so a tiny
+stream) separates the cost of reading the 10 MB request from that of relaying the answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from load import LoadSpec, expected_marker, messages_body
+from loadgen import run_loadgen
+from measure import LoadRunner
+from procstat import memory
+
+SOAK_FLAT_MB = 5.0
+STREAM_GROWTH_LIMIT_MB = 2.0
+
+
+class RssSampler:
+    """Reads a process's VmRSS every `interval_s` on a thread, until stopped."""
+
+    def __init__(self, pid: int, interval_s: float) -> None:
+        self._pid = pid
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._started = 0.0
+        self.samples: list[tuple[float, float]] = []
+        """(seconds since start, RSS in MB)."""
+
+    def __enter__(self) -> RssSampler:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        self._sample()
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        rss_mb = memory(self._pid).rss_kb / 1024
+        self.samples.append((round(time.monotonic() - self._started, 3), round(rss_mb, 2)))
+
+    @property
+    def peak_mb(self) -> float:
+        return max(rss for _, rss in self.samples)
+
+
+@dataclass(frozen=True, slots=True)
+class SoakResult:
+    requests: int
+    responses: int
+    bad: int
+    socket_errors: int
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_max_mb: float
+    rss_mid_mb: float
+    samples: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def growth_mb(self) -> float:
+        return self.rss_end_mb - self.rss_start_mb
+
+    @property
+    def flat(self) -> bool:
+        """Flat: under SOAK_FLAT_MB growth in all, and no rise over the second half."""
+        second_half = self.rss_end_mb - self.rss_mid_mb
+        return self.growth_mb < SOAK_FLAT_MB and second_half < SOAK_FLAT_MB / 5
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "growth_mb": self.growth_mb, "flat": self.flat}
+
+
+def soak_spec(url: str, api_key: str, requests: int, *, stream: bool) -> LoadSpec:
+    return LoadSpec(
+        url=url + "/v1/messages",
+        concurrency=32,
+        requests=requests,
+        body=messages_body(stream=stream),
+        api_key=api_key,
+        expect=expected_marker(stream=stream),
+        deadline_s=1800,
+    )
+
+
+def memory_soak(
+    url: str, pid: int, api_key: str, requests: int, runner: LoadRunner, interval_s: float = 2.0
+) -> SoakResult:
+    """Warm up with 2,000 requests, then `requests` more (JSON then streamed) under sampling."""
+    for stream in (False, True):
+        runner(soak_spec(url, api_key, 1000, stream=stream))
+    start_mb = memory(pid).rss_kb / 1024
+    half = requests // 2
+    with RssSampler(pid, interval_s) as sampler:
+        first = runner(soak_spec(url, api_key, half, stream=False))
+        mid_mb = memory(pid).rss_kb / 1024
+        second = runner(soak_spec(url, api_key, requests - half, stream=True))
+    return SoakResult(
+        requests=requests,
+        responses=first.responses + second.responses,
+        bad=first.bad + second.bad,
+        socket_errors=first.socket_errors + second.socket_errors,
+        rss_start_mb=round(start_mb, 2),
+        rss_end_mb=sampler.samples[-1][1],
+        rss_max_mb=sampler.peak_mb,
+        rss_mid_mb=round(mid_mb, 2),
+        samples=sampler.samples,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPhase:
+    """One streamed request while RSS was sampled every 20 ms."""
+
+    name: str
+    ok: bool
+    request_mb: float
+    received_mb: float
+    seconds: float
+    rss_before_mb: float
+    rss_peak_mb: float
+    rss_after_mb: float
+
+
+@dataclass(frozen=True, slots=True)
+class BigStreamResult:
+    control: StreamPhase
+    big: StreamPhase
+
+    @property
+    def growth_mb(self) -> float:
+        """What relaying the big answer added over the control's peak (same request size)."""
+        return self.big.rss_peak_mb - max(self.control.rss_peak_mb, self.big.rss_before_mb)
+
+    @property
+    def passed(self) -> bool:
+        return self.big.ok and self.growth_mb < STREAM_GROWTH_LIMIT_MB
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "control": asdict(self.control),
+            "big": asdict(self.big),
+            "growth_mb": round(self.growth_mb, 2),
+            "passed": self.passed,
+        }
+
+
+def big_prompt(total_mb: float, words: int = 10) -> str:
+    """`words` words of equal length adding up to `total_mb`: the mock echoes them all."""
+    word = "a" * int(total_mb * 1024 * 1024 / words)
+    return " ".join([word] * words)
+
+
+def stream_phase(name: str, url: str, pid: int, api_key: str, body: bytes) -> StreamPhase:
+    spec = LoadSpec(
+        url=url + "/v1/messages",
+        concurrency=1,
+        requests=1,
+        body=body,
+        api_key=api_key,
+        expect=expected_marker(stream=True),
+        timeout_s=120,
+        deadline_s=120,
+    )
+    before = memory(pid).rss_kb / 1024
+    with RssSampler(pid, 0.02) as sampler:
+        result, tally = run_loadgen(spec)
+    return StreamPhase(
+        name=name,
+        ok=result.responses == 1 and result.bad == 0 and result.socket_errors == 0,
+        request_mb=round(len(body) / 2**20, 2),
+        received_mb=round(tally.body_bytes / 2**20, 2),
+        seconds=round(result.elapsed_s, 3),
+        rss_before_mb=round(before, 2),
+        rss_peak_mb=sampler.peak_mb,
+        rss_after_mb=sampler.samples[-1][1],
+    )
+
+
+def big_stream(url: str, pid: int, api_key: str, total_mb: float = 10.0) -> BigStreamResult:
+    prompt = big_prompt(total_mb)
+    small = messages_body(stream=True, max_tokens=1, prompt=prompt)
+    large = messages_body(stream=True, max_tokens=300, prompt=prompt)
+    control = stream_phase(
+        f"control: {total_mb:g} MB prompt, 1-token answer", url, pid, api_key, small
+    )
+    big = stream_phase(f"big: {total_mb:g} MB streamed answer", url, pid, api_key, large)
+    return BigStreamResult(control, big)

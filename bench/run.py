@@ -1,0 +1,249 @@
+"""Bastion's benchmark: the mock direct, Bastion, and a bare aiohttp proxy, side by side.
+
+One run starts `bastion mock` (core 1), then each target in turn (core 0) and measures, at
+concurrency 1 and 32, JSON and streamed POST /v1/messages: requests/s, per-request latency
+p50/p99, latency added over the mock alone, CPU per request (user+sys of the target's process
+tree over the measured window / responses) and peak RSS. It judges the targets of DESIGN.md
+and writes a table to stdout and a JSON file to bench/results/. See bench/README.md.
+
+    .venv/bin/python bench/run.py                 # the matrix, a few minutes
+    .venv/bin/python bench/run.py --quick         # ~30 s
+    .venv/bin/python bench/run.py --candidates --memory-soak --big-stream --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import checks
+import pyspy
+import report
+import servers
+from load import BENCH_DIR, LoadResult, LoadSpec
+from loadgen import run_loadgen
+from measure import Cell, CellSpec, LoadRunner, load_spec, measure_cell, with_added_latency
+from wrk import run_wrk, wrk_path
+
+DEFAULT_TARGETS = ("mock", "bastion", "minimal")
+CANDIDATES = ("asgi", "minimal-httpx")
+SCRIPTS = (
+    ("minimal", "minimal_proxy.py"),
+    ("minimal-httpx", "minimal_proxy_httpx.py"),
+    ("asgi", "asgi_proxy.py"),
+)
+LABELS = (
+    ("mock", "bastion mock, direct (the baseline)"),
+    ("bastion", "bastion serve: uvicorn+httptools+uvloop, plain ASGI, aiohttp client, policies"),
+    ("minimal", "bare aiohttp server + aiohttp client + uvloop (bench/minimal_proxy.py)"),
+    ("asgi", "uvicorn+httptools+uvloop, plain ASGI, aiohttp client, no policies"),
+    ("minimal-httpx", "bare aiohttp server + httpx client + uvloop"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What every target shares: the temp dir, the running mock, Bastion's config and key."""
+
+    workdir: Path
+    mock: servers.Server
+    config: Path
+    api_key: str
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="~30 s: fewer requests per cell")
+    parser.add_argument("--requests", type=int, help="measured requests per cell (default 5000)")
+    parser.add_argument("--warmup", type=int, help="warm-up requests per cell (default N/5)")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
+    parser.add_argument("--candidates", action="store_true", help=f"add {', '.join(CANDIDATES)}")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--memory-soak", nargs="?", type=int, const=100_000, metavar="N")
+    parser.add_argument("--big-stream", action="store_true", help="one 10 MB stream via Bastion")
+    parser.add_argument("--profile", action="store_true", help="py-spy Bastion at c=32")
+    parser.add_argument("--no-matrix", action="store_true", help="only the long checks")
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args(argv)
+    args.requests = args.requests or (1000 if args.quick else 5000)
+    args.warmup = args.warmup if args.warmup is not None else max(100, args.requests // 5)
+    names = [n for n in args.targets.split(",") if n]
+    args.target_list = names + [c for c in CANDIDATES if args.candidates and c not in names]
+    return args
+
+
+def choose_runner(choice: str) -> tuple[str, LoadRunner]:
+    if choice != "python" and wrk_path() is not None:
+        return "wrk", lambda spec: run_wrk(spec, servers.LOAD_CORE)
+    if choice == "wrk":
+        sys.exit("wrk not found: apt-get install -y wrk (or use --loadgen python)")
+    return "python", python_runner
+
+
+def python_runner(spec: LoadSpec) -> LoadResult:
+    return run_loadgen(spec)[0]
+
+
+@contextmanager
+def shared_setup() -> Iterator[Setup]:
+    with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
+        workdir = Path(tmp)
+        mock = servers.start_mock(workdir)
+        try:
+            config = servers.bastion_config(workdir, mock.url)
+            yield Setup(workdir, mock, config, servers.create_bastion_key(config))
+        finally:
+            servers.stop(mock)
+
+
+@contextmanager
+def running(name: str, setup: Setup) -> Iterator[servers.Server]:
+    """The target `name` started (the mock is already running), stopped afterwards."""
+    if name == "mock":
+        yield setup.mock
+        return
+    if name == "bastion":
+        server = servers.start_bastion(setup.config, setup.workdir)
+    else:
+        script = dict(SCRIPTS).get(name)
+        if script is None:
+            sys.exit(f"unknown target {name!r}")
+        server = servers.start_script(name, script, setup.mock.url, setup.workdir)
+    try:
+        yield server
+    finally:
+        servers.stop(server)
+
+
+def cell_specs(name: str, args: argparse.Namespace) -> list[CellSpec]:
+    return [
+        CellSpec(name, concurrency, stream, args.requests, args.warmup)
+        for concurrency in (1, 32)
+        for stream in (False, True)
+    ]
+
+
+def run_matrix(setup: Setup, args: argparse.Namespace, runner: LoadRunner) -> list[Cell]:
+    cells: list[Cell] = []
+    for name in args.target_list:
+        with running(name, setup) as server:
+            for spec in cell_specs(name, args):
+                cell = measure_cell(server.url, server.pid, setup.api_key, spec, runner)
+                cells.append(cell)
+                print(f"  {name:14} c={spec.concurrency:<3} {spec.mode:6} {progress(cell)}")
+    return with_added_latency(cells, "mock")
+
+
+def progress(cell: Cell) -> str:
+    return (
+        f"{cell.rps:8.0f} req/s  p50 {cell.p50_ms:7.3f} ms  p99 {cell.p99_ms:7.3f} ms  "
+        f"CPU {cell.cpu_us_per_request:6.0f} µs/req  bad {cell.bad + cell.socket_errors}"
+    )
+
+
+def run_soak(setup: Setup, requests: int, runner: LoadRunner) -> checks.SoakResult:
+    print(f"memory soak: {requests} requests through Bastion at c=32 …")
+    with running("bastion", setup) as server:
+        return checks.memory_soak(server.url, server.pid, setup.api_key, requests, runner)
+
+
+def run_big_stream(setup: Setup) -> checks.BigStreamResult:
+    print("big stream: ~10 MB streamed answer through Bastion …")
+    with running("bastion", setup) as server:
+        return checks.big_stream(server.url, server.pid, setup.api_key)
+
+
+def run_profile(
+    setup: Setup, args: argparse.Namespace, runner: LoadRunner, stamp: str
+) -> dict[str, pyspy.Profile]:
+    if not pyspy.available():
+        print("profile: py-spy not installed (pip install -e '.[bench]'); skipped")
+        return {}
+    found = {}
+    for stream in (False, True):
+        mode = "stream" if stream else "json"
+        spec = CellSpec("bastion", 32, stream, args.requests * 2, args.warmup)
+        out = args.output / f"{stamp}-bastion-c32-{mode}.pyspy.txt"
+        with running("bastion", setup) as server:
+            runner(load_spec(server.url, setup.api_key, spec, spec.warmup))
+            window = partial(runner, load_spec(server.url, setup.api_key, spec, spec.requests))
+            found[mode] = pyspy.record(server.pid, window, out)
+        print(f"profile of Bastion, c=32 {mode} ({out.name}):\n{found[mode].lines()}")
+    return found
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "cpu_model": cpu_model(),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.sched_setaffinity(0, {servers.LOAD_CORE})
+    loadgen, runner = choose_runner(args.loadgen)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    started = time.monotonic()
+    print(f"bench: load generator {loadgen}, {args.requests} requests per cell")
+    cells: list[Cell] = []
+    soak = big = None
+    profiles: dict[str, pyspy.Profile] = {}
+    with shared_setup() as setup:
+        if not args.no_matrix:
+            cells = run_matrix(setup, args, runner)
+        if args.big_stream:
+            big = run_big_stream(setup)
+        if args.memory_soak:
+            soak = run_soak(setup, args.memory_soak, runner)
+        if args.profile:
+            profiles = run_profile(setup, args, runner, stamp)
+    verdicts = report.verdicts(cells, soak, big)
+    print()
+    for name, label in LABELS:
+        if name in args.target_list:
+            print(f"  {name:14} {label}")
+    print()
+    print(report.table(cells))
+    print("\ntargets:")
+    print(report.verdict_lines(verdicts))
+    document = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join([".venv/bin/python", "bench/run.py", *sys.argv[1:]]),
+        "seconds": round(time.monotonic() - started, 1),
+        "machine": machine(),
+        "loadgen": loadgen,
+        "requests_per_cell": args.requests,
+        "warmup_per_cell": args.warmup,
+        "targets": dict(LABELS),
+        "cells": [cell.as_dict() for cell in cells],
+        "memory_soak": soak.as_dict() if soak else None,
+        "big_stream": big.as_dict() if big else None,
+        "profiles": {mode: asdict(p) for mode, p in profiles.items()},
+        "verdicts": [asdict(v) for v in verdicts],
+    }
+    path = report.write_json(args.output, document)
+    shown = path.relative_to(BENCH_DIR.parent) if path.is_relative_to(BENCH_DIR.parent) else path
+    print(f"\nresults: {shown}  ({document['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

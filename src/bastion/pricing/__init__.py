@@ -1,0 +1,1 @@
+"""The model catalog as data and cost in integer micro-dollars."""

@@ -1,0 +1,1 @@
+"""Streams as they pass: SSE frames and usage folding (pure, no I/O)."""
