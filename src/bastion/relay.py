@@ -14,6 +14,7 @@ import orjson
 
 from bastion.asgi import Exchange, Receive
 from bastion.clock import Clock
+from bastion.errors import UpstreamUnavailable
 from bastion.streaming.usage import StreamObserver, observe_message
 from bastion.types import RequestRecord
 from bastion.upstream import Reply, UpstreamStreamError, client_headers, header_value
@@ -62,11 +63,11 @@ async def relay(
     body = await reply.read()
     if reply.status < 300 and message:
         summary = observe_message(body)
+        if summary.error_type is not None or summary.model is None:
+            raise UpstreamUnavailable("upstream answered with a malformed Messages response body")
         record.model_served = summary.model
         record.stop_reason = summary.stop_reason
         record.usage = summary.usage
-        if summary.model is None:
-            record.error_type, record.outcome = "malformed_body", "upstream_malformed"
     elif reply.status >= 300:
         record.error_type = error_type_of(body)
         record.outcome = "upstream_error"

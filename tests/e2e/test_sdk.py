@@ -13,7 +13,7 @@ import pytest
 from bastion.pricing.catalog import load_catalog
 from bastion.pricing.cost import cost_micros
 from bastion.types import Usage
-from tests.e2e.harness import UPSTREAM_KEY, Gateway, bastion, wait_for_record
+from tests.e2e.harness import UPSTREAM_KEY, Gateway, Process, bastion, wait_for_record
 
 MODEL = "claude-sonnet-5-5"
 MESSAGES = [{"role": "user", "content": "Name three colours of the rainbow, please."}]
@@ -193,7 +193,12 @@ def test_body_over_the_limit_is_refused_before_it_is_read(gateway: Gateway, key:
             + f"x-api-key: {key}\r\ncontent-length: {100 * 1024 * 1024}\r\n\r\n".encode()
             + b'{"model":"'
         )
-        head = sock.recv(65536)
+        head = b""
+        while b"request_too_large" not in head:
+            data = sock.recv(65536)
+            if not data:
+                break
+            head += data
     assert head.startswith(b"HTTP/1.1 413")
     assert b"request_too_large" in head
 
@@ -226,3 +231,32 @@ def test_log_lines_never_hold_a_key(gateway: Gateway, key: str) -> None:
     text = b"\n".join(lines) + stderr + gateway.db.read_bytes()
     assert key.encode() not in text
     assert UPSTREAM_KEY.encode() not in text
+
+
+def test_client_disconnect_mid_stream_closes_the_upstream_stream(
+    gateway: Gateway, key: str, mock: Process
+) -> None:
+    before = httpx.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0)
+    request_id = rid()
+    headers = {
+        "x-api-key": key,
+        "x-request-id": request_id,
+        "x-mock-scenario": "slow_stream",
+        "x-mock-delay": "0.3",
+    }
+    body = {"model": MODEL, "max_tokens": 50, "messages": MESSAGES, "stream": True}
+    with (
+        httpx.Client() as http,
+        http.stream("POST", gateway.url + "/v1/messages", json=body, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        first = next(response.iter_bytes())
+        assert first.startswith(b"event: message_start")
+    # The client is gone: the gateway must close its upstream stream, which the mock sees.
+    deadline = time.monotonic() + 5
+    while httpx.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0) == before:
+        assert time.monotonic() < deadline, "the upstream stream was not closed"
+        time.sleep(0.05)
+    record = wait_for_record(gateway.db, request_id)
+    assert record["outcome"] == "client_disconnected"
+    assert record["stream"] == 1 and record["input_tokens"] > 0  # partial usage is kept

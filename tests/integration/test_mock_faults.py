@@ -241,6 +241,7 @@ async def test_control_sets_a_counted_default(client: httpx.AsyncClient) -> None
         "total": 3,
         "paths": {"/v1/messages": 3},
         "scenarios": {"overloaded": 2, "ok": 1},
+        "streams": {},
     }
 
 

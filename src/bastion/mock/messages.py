@@ -8,6 +8,8 @@ non-streamed request: `reset_mid_stream` cuts the JSON body, `malformed_body` tr
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 
 from bastion.errors import error_body
@@ -125,13 +127,24 @@ class MessagesEndpoint:
         events = _stream_events(frames, fault, request.request_id, settings.deltas_before_fault)
         gap = fault.delay if fault.scenario == "slow_stream" else 0.0
         headers = self._headers.sse(request.request_id)
+        self._stats.count_stream("started")
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for index, event in enumerate(events):
-            if gap and index:
-                await settings.sleep(gap)
-            await send({"type": "http.response.body", "body": event, "more_body": True})
+        # A slow stream watches for the client leaving, so stats can show it was closed.
+        gone = asyncio.ensure_future(wait_for_disconnect(request.receive)) if gap else None
+        try:
+            for index, event in enumerate(events):
+                if gap and index:
+                    await settings.sleep(gap)
+                if gone is not None and gone.done():
+                    self._stats.count_stream("abandoned")
+                    return
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+        finally:
+            if gone is not None:
+                gone.cancel()
         if fault.scenario == "reset_mid_stream":
             raise StreamReset("reset_mid_stream: connection dropped mid-stream")
+        self._stats.count_stream("completed")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

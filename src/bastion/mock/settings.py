@@ -70,10 +70,14 @@ class MockSettings:
         if self.scenario not in SCENARIOS:
             known = ", ".join(SCENARIOS)
             raise ValueError(f"scenario: unknown scenario {self.scenario!r} (known: {known})")
-        for name in ("delay", "retry_after"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name}: must be >= 0")
-        for name in ("deltas_before_fault", "cache_capacity", "default_cache_min_tokens"):
+        non_negative = (
+            "delay",
+            "retry_after",
+            "deltas_before_fault",
+            "cache_capacity",
+            "default_cache_min_tokens",
+        )
+        for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
         if self.words_per_delta < 1:
