@@ -75,10 +75,10 @@ class GatewayApp:
             record.status, record.outcome = 499, "client_disconnected"
         except Exception:  # the ASGI edge: log it, answer in Anthropic's shape, keep serving
             log.exception("request %s failed", ex.request_id)
-            err = BastionError("internal error in the gateway")
-            record.status, record.error_type, record.outcome = 500, err.error_type, "internal"
+            internal = BastionError("internal error in the gateway")
+            record.status, record.error_type, record.outcome = 500, internal.error_type, "internal"
             if not ex.started:
-                await ex.respond_error(err)
+                await ex.respond_error(internal)
         finally:
             record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
             self.gw.writer.submit(record)

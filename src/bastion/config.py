@@ -29,8 +29,8 @@ class _Model(BaseModel):
 
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
-    port: int = Field(8787, ge=1, le=65535)
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    port: int = Field(default=8787, ge=1, le=65535)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     """Request bodies above this are refused with 413 before they are read whole (API: 32 MB)."""
 
 
@@ -52,9 +52,9 @@ class StoreConfig(_Model):
 class KeysConfig(_Model):
     hash_secret: str = "file:.bastion/key_secret"
     """Secret reference for the server secret that Bastion keys are hashed with (HMAC-SHA256)."""
-    revocation_poll_s: float = Field(0.5, gt=0, le=1.0)
+    revocation_poll_s: float = Field(default=0.5, gt=0, le=1.0)
     """How often a running gateway looks for revoked or new keys; revocation lands within it."""
-    cache_size: int = Field(100_000, gt=0)
+    cache_size: int = Field(default=100_000, gt=0)
 
     @field_validator("hash_secret")
     @classmethod
@@ -63,9 +63,9 @@ class KeysConfig(_Model):
 
 
 class LogConfig(_Model):
-    flush_interval_s: float = Field(0.2, gt=0, le=10)
+    flush_interval_s: float = Field(default=0.2, gt=0, le=10)
     """Records are written in batches this often; a crash loses at most this interval."""
-    max_batch: int = Field(2000, gt=0)
+    max_batch: int = Field(default=2000, gt=0)
     stdout: bool = True
     """Also print each record as one JSON line on standard output."""
 
@@ -74,8 +74,8 @@ class UpstreamConfig(_Model):
     base_url: str = "https://api.anthropic.com"
     api_key: str
     """Secret reference for the upstream key: env:NAME or file:PATH (secret managers later)."""
-    connect_timeout_s: float = Field(10.0, gt=0)
-    read_timeout_s: float = Field(600.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=600.0, gt=0)
     """Longest wait for the next bytes; the API's own clients use 600 s."""
 
     @field_validator("base_url")
@@ -96,10 +96,10 @@ class EnvironmentConfig(_Model):
 
 
 class BastionConfig(_Model):
-    server: ServerConfig = ServerConfig()
-    store: StoreConfig = StoreConfig()
-    keys: KeysConfig = KeysConfig()
-    log: LogConfig = LogConfig()
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    keys: KeysConfig = Field(default_factory=KeysConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     catalog_path: str | None = None
     """A model catalog file to use instead of the packaged one (same schema)."""
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)

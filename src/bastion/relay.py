@@ -15,16 +15,14 @@ import orjson
 from bastion.asgi import Exchange, Receive
 from bastion.clock import Clock
 from bastion.errors import UpstreamUnavailable
+from bastion.streaming.sse import complete_frames_end
 from bastion.streaming.usage import StreamObserver, observe_message
 from bastion.types import RequestRecord
 from bastion.upstream import Reply, UpstreamStreamError, client_headers, header_value
 
 
-def complete_frames_end(buffer: bytes) -> int:
-    """Index just past the last complete SSE frame in `buffer` (0 when there is none)."""
-    lf = buffer.rfind(b"\n\n")
-    crlf = buffer.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+MAX_HELD_BYTES = 64 * 1024
+"""The most of one unfinished event the relay holds back; past it, bytes go out as they are."""
 
 
 def sse_error_frame(error_type: str, message: str, request_id: str) -> bytes:
@@ -125,6 +123,8 @@ async def _pump(ex: Exchange, reply: Reply, observer: StreamObserver, clock: Clo
             observer.observe(received, clock.monotonic())
             chunk = held + received if held else received
             cut = complete_frames_end(chunk)
+            if not cut and len(chunk) > MAX_HELD_BYTES:
+                cut = len(chunk)  # no frame end in sight (bare-CR stream, giant event): pass it on
             held = chunk[cut:]
             if cut:
                 await ex.send(_body(chunk if not held else chunk[:cut], True))

@@ -3,7 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bastion.relay import complete_frames_end, error_type_of, sse_error_frame
+from bastion.relay import error_type_of, sse_error_frame
+from bastion.streaming.sse import complete_frames_end
 from bastion.upstream import client_headers, upstream_headers
 
 

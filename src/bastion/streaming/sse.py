@@ -87,3 +87,13 @@ def _parse_frame(block: bytes) -> SSEFrame | None:
     if not data:
         return None
     return SSEFrame(event or "message", data[0] if len(data) == 1 else b"\n".join(data))
+
+
+def complete_frames_end(buffer: bytes) -> int:
+    """Index just past the last complete frame in `buffer` (0 when there is none).
+
+    Knows LF and CRLF frame ends; a stream with bare-CR line ends needs `SSEDecoder`.
+    """
+    lf = buffer.rfind(b"\n\n")
+    crlf = buffer.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bastion.streaming.sse import SSEDecoder
+from bastion.streaming.sse import SSEDecoder, SSEFrame, complete_frames_end
 from bastion.types import Usage
 
 MALFORMED_EVENT = "malformed_event"
@@ -65,6 +65,8 @@ class StreamObserver:
     __slots__ = (
         "_decoder",
         "_delta_usage",
+        "_full",
+        "_held",
         "_start_usage",
         "error_type",
         "first_token_at",
@@ -76,6 +78,8 @@ class StreamObserver:
 
     def __init__(self) -> None:
         self._decoder = SSEDecoder()
+        self._held = b""  # the start of a frame whose end has not arrived yet
+        self._full = False  # bare-CR line ends seen: every chunk goes through the decoder
         self._start_usage: Mapping[str, object] | None = None
         self._delta_usage: Mapping[str, object] | None = None
         self.first_token_at: float | None = None
@@ -86,8 +90,33 @@ class StreamObserver:
         self.error_type: str | None = None
 
     def observe(self, chunk: bytes, now: float) -> None:
-        """Take in the next raw chunk of the stream, received at `now`."""
-        for frame in self._decoder.feed(chunk):
+        """Take in the next raw chunk of the stream, received at `now`.
+
+        Cheap on the hot path: complete frames are scanned as bytes, and only a slab that names
+        a needed event is split into frames. Bare-CR line ends (never sent by the API, but legal
+        SSE) switch this stream to the full decoder.
+        """
+        if self._full or b"\r" in chunk:
+            self._full = True
+            if self._held:
+                chunk, self._held = self._held + chunk, b""
+            self._dispatch(self._decoder.feed(chunk), now)
+            return
+        if self._held:
+            chunk = self._held + chunk
+        end = complete_frames_end(chunk)
+        self._held = chunk[end:]
+        if not end:
+            return
+        complete = chunk[:end] if self._held else chunk
+        if self.first_token_at is None and b"content_block_delta" in complete:
+            self.first_token_at = now
+        # Decode only a slab that may hold an event metering needs (message_*, error).
+        if b"message_" in complete or b"error" in complete:
+            self._dispatch(self._decoder.feed(complete), now)
+
+    def _dispatch(self, frames: list[SSEFrame], now: float) -> None:
+        for frame in frames:
             event = frame.event
             if event == "content_block_delta":
                 if self.first_token_at is None:
