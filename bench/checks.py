@@ -22,7 +22,8 @@ from measure import LoadRunner
 from procstat import memory
 
 SOAK_FLAT_MB = 5.0
-STREAM_GROWTH_LIMIT_MB = 2.0
+STREAM_GROWTH_LIMIT = 0.25
+"""Passed: the peak grew by less than this share of the answer (it was not held whole)."""
 
 
 class RssSampler:
@@ -126,7 +127,7 @@ def memory_soak(
 
 @dataclass(frozen=True, slots=True)
 class StreamPhase:
-    """One streamed request while RSS was sampled every 20 ms."""
+    """One streamed request; memory read before and after (VmHWM: the process's peak so far)."""
 
     name: str
     ok: bool
@@ -134,26 +135,30 @@ class StreamPhase:
     received_mb: float
     seconds: float
     rss_before_mb: float
-    rss_peak_mb: float
+    peak_after_mb: float
     rss_after_mb: float
 
 
 @dataclass(frozen=True, slots=True)
 class BigStreamResult:
+    """The control phase, then the big one, on a freshly started target (so VmHWM is theirs)."""
+
+    target: str
     control: StreamPhase
     big: StreamPhase
 
     @property
     def growth_mb(self) -> float:
-        """What relaying the big answer added over the control's peak (same request size)."""
-        return self.big.rss_peak_mb - max(self.control.rss_peak_mb, self.big.rss_before_mb)
+        """How far the big answer pushed the peak above the control's (same request size)."""
+        return self.big.peak_after_mb - self.control.peak_after_mb
 
     @property
     def passed(self) -> bool:
-        return self.big.ok and self.growth_mb < STREAM_GROWTH_LIMIT_MB
+        return self.big.ok and self.growth_mb < STREAM_GROWTH_LIMIT * self.big.received_mb
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "target": self.target,
             "control": asdict(self.control),
             "big": asdict(self.big),
             "growth_mb": round(self.growth_mb, 2),
@@ -178,27 +183,28 @@ def stream_phase(name: str, url: str, pid: int, api_key: str, body: bytes) -> St
         timeout_s=120,
         deadline_s=120,
     )
-    before = memory(pid).rss_kb / 1024
-    with RssSampler(pid, 0.02) as sampler:
-        result, tally = run_loadgen(spec)
+    before = memory(pid)
+    result, tally = run_loadgen(spec)
+    after = memory(pid)
     return StreamPhase(
         name=name,
         ok=result.responses == 1 and result.bad == 0 and result.socket_errors == 0,
         request_mb=round(len(body) / 2**20, 2),
         received_mb=round(tally.body_bytes / 2**20, 2),
         seconds=round(result.elapsed_s, 3),
-        rss_before_mb=round(before, 2),
-        rss_peak_mb=sampler.peak_mb,
-        rss_after_mb=sampler.samples[-1][1],
+        rss_before_mb=round(before.rss_kb / 1024, 2),
+        peak_after_mb=round(after.hwm_kb / 1024, 2),
+        rss_after_mb=round(after.rss_kb / 1024, 2),
     )
 
 
-def big_stream(url: str, pid: int, api_key: str, total_mb: float = 10.0) -> BigStreamResult:
+def big_stream(
+    target: str, url: str, pid: int, api_key: str, total_mb: float = 10.0
+) -> BigStreamResult:
+    """Control (big prompt, 1-token answer) then the big answer, on a fresh `target`."""
     prompt = big_prompt(total_mb)
     small = messages_body(stream=True, max_tokens=1, prompt=prompt)
     large = messages_body(stream=True, max_tokens=300, prompt=prompt)
-    control = stream_phase(
-        f"control: {total_mb:g} MB prompt, 1-token answer", url, pid, api_key, small
-    )
-    big = stream_phase(f"big: {total_mb:g} MB streamed answer", url, pid, api_key, large)
-    return BigStreamResult(control, big)
+    control = stream_phase(f"{total_mb:g} MB prompt, 1-token answer", url, pid, api_key, small)
+    big = stream_phase(f"{total_mb:g} MB prompt, {total_mb:g} MB answer", url, pid, api_key, large)
+    return BigStreamResult(target, control, big)

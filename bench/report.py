@@ -124,8 +124,9 @@ def big_stream_verdict(big: BigStreamResult | None) -> Verdict:
     b, c = big.big, big.control
     evidence = (
         f"received {b.received_mb:.1f} MB in {b.seconds:.2f} s (ok={b.ok}); RSS before "
-        f"{b.rss_before_mb:.1f}, peak {b.rss_peak_mb:.1f}, after {b.rss_after_mb:.1f} MB; "
-        f"control peak {c.rss_peak_mb:.1f} MB; growth over control {big.growth_mb:+.1f} MB"
+        f"{b.rss_before_mb:.1f} MB, after {b.rss_after_mb:.1f} MB; peak {b.peak_after_mb:.1f} MB "
+        f"vs {c.peak_after_mb:.1f} MB for the same prompt with a 1-token answer: "
+        f"{big.growth_mb:+.1f} MB for the answer"
     )
     return Verdict(name, big.passed, evidence)
 

@@ -63,7 +63,7 @@ class Setup:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~30 s: fewer requests per cell")
-    parser.add_argument("--requests", type=int, help="measured requests per cell (default 5000)")
+    parser.add_argument("--requests", type=int, help="measured requests per cell (default 10000)")
     parser.add_argument("--warmup", type=int, help="warm-up requests per cell (default N/5)")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
     parser.add_argument("--candidates", action="store_true", help=f"add {', '.join(CANDIDATES)}")
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-matrix", action="store_true", help="only the long checks")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args(argv)
-    args.requests = args.requests or (1000 if args.quick else 5000)
+    args.requests = args.requests or (2500 if args.quick else 10_000)
     args.warmup = args.warmup if args.warmup is not None else max(100, args.requests // 5)
     names = [n for n in args.targets.split(",") if n]
     args.target_list = names + [c for c in CANDIDATES if args.candidates and c not in names]
@@ -156,10 +156,14 @@ def run_soak(setup: Setup, requests: int, runner: LoadRunner) -> checks.SoakResu
         return checks.memory_soak(server.url, server.pid, setup.api_key, requests, runner)
 
 
-def run_big_stream(setup: Setup) -> checks.BigStreamResult:
-    print("big stream: ~10 MB streamed answer through Bastion …")
-    with running("bastion", setup) as server:
-        return checks.big_stream(server.url, server.pid, setup.api_key)
+def run_big_stream(setup: Setup) -> list[checks.BigStreamResult]:
+    """Through Bastion, then through the minimal proxy for reference, each freshly started."""
+    results = []
+    for name in ("bastion", "minimal"):
+        print(f"big stream: ~10 MB streamed answer through {name} …")
+        with running(name, setup) as server:
+            results.append(checks.big_stream(name, server.url, server.pid, setup.api_key))
+    return results
 
 
 def run_profile(
@@ -179,6 +183,15 @@ def run_profile(
             found[mode] = pyspy.record(server.pid, window, out)
         print(f"profile of Bastion, c=32 {mode} ({out.name}):\n{found[mode].lines()}")
     return found
+
+
+def print_table(cells: list[Cell], names: list[str]) -> None:
+    print()
+    for name, label in LABELS:
+        if name in names:
+            print(f"  {name:14} {label}")
+    print()
+    print(report.table(cells))
 
 
 def machine() -> dict[str, object]:
@@ -205,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     print(f"bench: load generator {loadgen}, {args.requests} requests per cell")
     cells: list[Cell] = []
-    soak = big = None
+    soak = None
+    big: list[checks.BigStreamResult] = []
     profiles: dict[str, pyspy.Profile] = {}
     with shared_setup() as setup:
         if not args.no_matrix:
@@ -216,13 +230,9 @@ def main(argv: list[str] | None = None) -> None:
             soak = run_soak(setup, args.memory_soak, runner)
         if args.profile:
             profiles = run_profile(setup, args, runner, stamp)
-    verdicts = report.verdicts(cells, soak, big)
-    print()
-    for name, label in LABELS:
-        if name in args.target_list:
-            print(f"  {name:14} {label}")
-    print()
-    print(report.table(cells))
+    verdicts = report.verdicts(cells, soak, big[0] if big else None)
+    if cells:
+        print_table(cells, args.target_list)
     print("\ntargets:")
     print(report.verdict_lines(verdicts))
     document = {
@@ -236,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         "targets": dict(LABELS),
         "cells": [cell.as_dict() for cell in cells],
         "memory_soak": soak.as_dict() if soak else None,
-        "big_stream": big.as_dict() if big else None,
+        "big_stream": [result.as_dict() for result in big],
         "profiles": {mode: asdict(p) for mode, p in profiles.items()},
         "verdicts": [asdict(v) for v in verdicts],
     }

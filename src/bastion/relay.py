@@ -20,7 +20,6 @@ from bastion.streaming.usage import StreamObserver, observe_message
 from bastion.types import RequestRecord
 from bastion.upstream import Reply, UpstreamStreamError, client_headers, header_value
 
-
 MAX_HELD_BYTES = 64 * 1024
 """The most of one unfinished event the relay holds back; past it, bytes go out as they are."""
 
