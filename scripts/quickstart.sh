@@ -3,7 +3,7 @@
 # Without ANTHROPIC_API_KEY it runs in front of `bastion mock`, a fake Anthropic API, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup-venv.sh
+scripts/setup-venv.sh sdk
 export BASTION_CONFIG="${BASTION_CONFIG:-examples/quickstart.yaml}"
 port="${BASTION_PORT:-8787}"
 bastion=.venv/bin/bastion
