@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -260,3 +261,27 @@ def test_client_disconnect_mid_stream_closes_the_upstream_stream(
     record = wait_for_record(gateway.db, request_id)
     assert record["outcome"] == "client_disconnected"
     assert record["stream"] == 1 and record["input_tokens"] > 0  # partial usage is kept
+
+
+def test_disconnects_leak_no_connections(gateway: Gateway, key: str) -> None:
+    """Twenty clients leave mid-stream; the gateway's open file descriptors come back down."""
+    fds = Path(f"/proc/{gateway.process.proc.pid}/fd")
+    headers = {"x-api-key": key, "x-mock-scenario": "slow_stream", "x-mock-delay": "0.2"}
+    body = {"model": MODEL, "max_tokens": 50, "messages": MESSAGES, "stream": True}
+    before = len(list(fds.iterdir()))
+    for _ in range(20):
+        with (
+            httpx.Client() as http,
+            http.stream("POST", gateway.url + "/v1/messages", json=body, headers=headers) as r,
+        ):
+            next(r.iter_bytes())
+    deadline = time.monotonic() + 5
+    while len(list(fds.iterdir())) > before + 2:
+        assert time.monotonic() < deadline, f"{len(list(fds.iterdir()))} fds open, {before} before"
+        time.sleep(0.1)
+
+
+def test_wrong_method_is_refused(gateway: Gateway, key: str) -> None:
+    response = httpx.get(gateway.url + "/v1/messages", headers={"x-api-key": key})
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "invalid_request_error"
