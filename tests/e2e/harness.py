@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 
 UPSTREAM_KEY = "sk-ant-api03-upstream-test-key-" + "x" * 20
 
@@ -41,11 +41,11 @@ def wait_until(url: str, timeout: float = 20.0, status: int = 200) -> None:
     last: object = None
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=1.0)
+            response = httpx2.get(url, timeout=1.0)
             if response.status_code == status:
                 return
             last = response.status_code
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             last = exc
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last!r})")

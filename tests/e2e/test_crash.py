@@ -9,7 +9,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from tests.e2e.harness import Process, start_gateway
 
@@ -22,14 +22,14 @@ BODY = {
 
 
 def load(url: str, key: str, stop: threading.Event, done: list[tuple[str, float]]) -> None:
-    with httpx.Client(base_url=url, headers={"x-api-key": key}, timeout=5) as http:
+    with httpx2.Client(base_url=url, headers={"x-api-key": key}, timeout=5) as http:
         while not stop.is_set():
             request_id = "crash-" + uuid.uuid4().hex
             try:
                 response = http.post(
                     "/v1/messages", json=BODY, headers={"x-request-id": request_id}
                 )
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 return
             if response.status_code == 200:
                 done.append((request_id, time.monotonic()))

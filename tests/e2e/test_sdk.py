@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import anthropic
-import httpx
+import httpx2
 import orjson
 import pytest
 
@@ -111,7 +111,7 @@ def test_bad_keys_get_401_in_anthropic_shape(gateway: Gateway, bad_key: str) -> 
 
 
 def test_missing_key_gets_401(gateway: Gateway) -> None:
-    response = httpx.post(
+    response = httpx2.post(
         gateway.url + "/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": MESSAGES}
     )
     assert response.status_code == 401
@@ -121,7 +121,7 @@ def test_missing_key_gets_401(gateway: Gateway) -> None:
 
 def test_x_api_key_and_bearer_both_work(gateway: Gateway, key: str) -> None:
     for headers in ({"x-api-key": key}, {"authorization": f"Bearer {key}"}):
-        response = httpx.post(
+        response = httpx2.post(
             gateway.url + "/v1/messages",
             headers={**headers, "anthropic-version": "2023-06-01"},
             json={"model": MODEL, "max_tokens": 20, "messages": MESSAGES},
@@ -165,7 +165,7 @@ def test_upstream_400_passes_through_with_its_body(gateway: Gateway, key: str) -
 
 
 def test_malformed_json_gets_400(gateway: Gateway, key: str) -> None:
-    response = httpx.post(
+    response = httpx2.post(
         gateway.url + "/v1/messages", headers={"x-api-key": key}, content=b'{"model": "x", '
     )
     assert response.status_code == 400
@@ -205,17 +205,17 @@ def test_body_over_the_limit_is_refused_before_it_is_read(gateway: Gateway, key:
 
 
 def test_unsupported_v1_path_lists_what_is_supported(gateway: Gateway, key: str) -> None:
-    response = httpx.get(gateway.url + "/v1/messages/batches", headers={"x-api-key": key})
+    response = httpx2.get(gateway.url + "/v1/messages/batches", headers={"x-api-key": key})
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["type"] == "not_found_error" and "POST /v1/messages" in error["message"]
-    unauthenticated = httpx.get(gateway.url + "/v1/files")
+    unauthenticated = httpx2.get(gateway.url + "/v1/files")
     assert unauthenticated.status_code == 401
 
 
 def test_health_and_readiness(gateway: Gateway) -> None:
-    assert httpx.get(gateway.url + "/healthz").json() == {"status": "ok"}
-    assert httpx.get(gateway.url + "/readyz").json() == {"status": "ready"}
+    assert httpx2.get(gateway.url + "/healthz").json() == {"status": "ok"}
+    assert httpx2.get(gateway.url + "/readyz").json() == {"status": "ready"}
 
 
 def test_log_lines_never_hold_a_key(gateway: Gateway, key: str) -> None:
@@ -237,7 +237,7 @@ def test_log_lines_never_hold_a_key(gateway: Gateway, key: str) -> None:
 def test_client_disconnect_mid_stream_closes_the_upstream_stream(
     gateway: Gateway, key: str, mock: Process
 ) -> None:
-    before = httpx.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0)
+    before = httpx2.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0)
     request_id = rid()
     headers = {
         "x-api-key": key,
@@ -247,7 +247,7 @@ def test_client_disconnect_mid_stream_closes_the_upstream_stream(
     }
     body = {"model": MODEL, "max_tokens": 50, "messages": MESSAGES, "stream": True}
     with (
-        httpx.Client() as http,
+        httpx2.Client() as http,
         http.stream("POST", gateway.url + "/v1/messages", json=body, headers=headers) as response,
     ):
         assert response.status_code == 200
@@ -255,7 +255,7 @@ def test_client_disconnect_mid_stream_closes_the_upstream_stream(
         assert first.startswith(b"event: message_start")
     # The client is gone: the gateway must close its upstream stream, which the mock sees.
     deadline = time.monotonic() + 5
-    while httpx.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0) == before:
+    while httpx2.get(mock.url + "/mock/stats").json()["streams"].get("abandoned", 0) == before:
         assert time.monotonic() < deadline, "the upstream stream was not closed"
         time.sleep(0.05)
     record = wait_for_record(gateway.db, request_id)
@@ -271,7 +271,7 @@ def test_disconnects_leak_no_connections(gateway: Gateway, key: str) -> None:
     before = len(list(fds.iterdir()))
     for _ in range(20):
         with (
-            httpx.Client() as http,
+            httpx2.Client() as http,
             http.stream("POST", gateway.url + "/v1/messages", json=body, headers=headers) as r,
         ):
             next(r.iter_bytes())
@@ -282,6 +282,6 @@ def test_disconnects_leak_no_connections(gateway: Gateway, key: str) -> None:
 
 
 def test_wrong_method_is_refused(gateway: Gateway, key: str) -> None:
-    response = httpx.get(gateway.url + "/v1/messages", headers={"x-api-key": key})
+    response = httpx2.get(gateway.url + "/v1/messages", headers={"x-api-key": key})
     assert response.status_code == 405
     assert response.json()["error"]["type"] == "invalid_request_error"

@@ -7,7 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import orjson
 import pytest
 
@@ -43,9 +43,9 @@ def app(sleep: RecordingSleep) -> ASGIApp:
 
 
 @pytest.fixture
-async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+async def client(app: ASGIApp) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://mock") as client:
         yield client
 
 
@@ -60,7 +60,7 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-async def test_create_answers_a_message(client: httpx.AsyncClient) -> None:
+async def test_create_answers_a_message(client: httpx2.AsyncClient) -> None:
     response = await client.post("/v1/messages", json=BODY, headers=AUTH)
     assert response.status_code == 200
     message = response.json()
@@ -82,7 +82,7 @@ async def test_create_answers_a_message(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_create_headers(client: httpx.AsyncClient) -> None:
+async def test_create_headers(client: httpx2.AsyncClient) -> None:
     response = await client.post("/v1/messages?beta=true", json=BODY, headers=AUTH)
     headers = response.headers
     assert headers["content-type"] == "application/json"
@@ -99,7 +99,7 @@ async def test_create_headers(client: httpx.AsyncClient) -> None:
     [{"authorization": "Bearer sk-ant-test"}, {"x-api-key": "anything"}],
 )
 async def test_either_auth_header_is_accepted(
-    client: httpx.AsyncClient, auth: dict[str, str]
+    client: httpx2.AsyncClient, auth: dict[str, str]
 ) -> None:
     assert (await client.post("/v1/messages", json=BODY, headers=auth)).status_code == 200
 
@@ -107,7 +107,7 @@ async def test_either_auth_header_is_accepted(
 @pytest.mark.parametrize(
     "auth", [{}, {"x-api-key": ""}, {"authorization": "Bearer "}, {"authorization": "Basic abc"}]
 )
-async def test_missing_auth_is_a_401(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_missing_auth_is_a_401(client: httpx2.AsyncClient, auth: dict[str, str]) -> None:
     response = await client.post("/v1/messages", json=BODY, headers=auth)
     assert response.status_code == 401
     error = response.json()
@@ -116,7 +116,7 @@ async def test_missing_auth_is_a_401(client: httpx.AsyncClient, auth: dict[str, 
     assert error["request_id"] == response.headers["request-id"]
 
 
-async def test_non_json_is_a_400(client: httpx.AsyncClient) -> None:
+async def test_non_json_is_a_400(client: httpx2.AsyncClient) -> None:
     response = await client.post("/v1/messages", content=b"{nope", headers=AUTH)
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
@@ -124,21 +124,21 @@ async def test_non_json_is_a_400(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(("version", "status"), [("2023-06-01", 200), ("2026-10-21", 400)])
 async def test_temperature_by_api_version(
-    client: httpx.AsyncClient, version: str, status: int
+    client: httpx2.AsyncClient, version: str, status: int
 ) -> None:
     headers = {**AUTH, "anthropic-version": version}
     response = await client.post("/v1/messages", json={**BODY, "temperature": 1.0}, headers=headers)
     assert response.status_code == status
 
 
-async def test_max_tokens_above_the_catalog_limit_is_a_400(client: httpx.AsyncClient) -> None:
+async def test_max_tokens_above_the_catalog_limit_is_a_400(client: httpx2.AsyncClient) -> None:
     body = {**BODY, "max_tokens": 10_000_000}
     assert (await client.post("/v1/messages", json=body, headers=AUTH)).status_code == 400
     body = {**BODY, "model": "some-unknown-model", "max_tokens": 10_000_000}
     assert (await client.post("/v1/messages", json=body, headers=AUTH)).status_code == 200
 
 
-async def test_small_max_tokens_truncates(client: httpx.AsyncClient) -> None:
+async def test_small_max_tokens_truncates(client: httpx2.AsyncClient) -> None:
     message = (
         await client.post("/v1/messages", json={**BODY, "max_tokens": 4}, headers=AUTH)
     ).json()
@@ -146,7 +146,7 @@ async def test_small_max_tokens_truncates(client: httpx.AsyncClient) -> None:
     assert (message["stop_reason"], message["usage"]["output_tokens"]) == ("max_tokens", 4)
 
 
-async def test_stream_sequence_and_text_match_create(client: httpx.AsyncClient) -> None:
+async def test_stream_sequence_and_text_match_create(client: httpx2.AsyncClient) -> None:
     created = (await client.post("/v1/messages", json=BODY, headers=AUTH)).json()
     response = await client.post("/v1/messages", json={**BODY, "stream": True}, headers=AUTH)
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -174,7 +174,7 @@ async def test_stream_sequence_and_text_match_create(client: httpx.AsyncClient) 
     assert final["delta"]["stop_reason"] == "end_turn"
 
 
-async def test_count_tokens_matches_create(client: httpx.AsyncClient) -> None:
+async def test_count_tokens_matches_create(client: httpx2.AsyncClient) -> None:
     body = {**BODY, "system": "You are terse.", "tools": [{"name": "t", "input_schema": {}}]}
     created = (await client.post("/v1/messages", json=body, headers=AUTH)).json()
     del body["max_tokens"]
@@ -182,7 +182,7 @@ async def test_count_tokens_matches_create(client: httpx.AsyncClient) -> None:
     assert counted.json() == {"input_tokens": created["usage"]["input_tokens"]}
 
 
-async def test_repeated_request_reads_from_cache(client: httpx.AsyncClient) -> None:
+async def test_repeated_request_reads_from_cache(client: httpx2.AsyncClient) -> None:
     system = [{"type": "text", "text": "x" * 4 * 600, "cache_control": {"type": "ephemeral"}}]
     body = {**BODY, "system": system}  # opus 5.5 caches from 512 tokens
     first = (await client.post("/v1/messages", json=body, headers=AUTH)).json()["usage"]
@@ -193,7 +193,7 @@ async def test_repeated_request_reads_from_cache(client: httpx.AsyncClient) -> N
     assert first["input_tokens"] == second["input_tokens"] == math.ceil(len(PROMPT) / 4)
 
 
-async def test_models_list_and_retrieve(client: httpx.AsyncClient) -> None:
+async def test_models_list_and_retrieve(client: httpx2.AsyncClient) -> None:
     page = (await client.get("/v1/models?limit=2", headers=AUTH)).json()
     assert len(page["data"]) == 2 and page["has_more"] is True
     assert page["first_id"] == page["data"][0]["id"]
@@ -209,7 +209,7 @@ async def test_models_list_and_retrieve(client: httpx.AsyncClient) -> None:
     [("GET", "/v1/messages", 405), ("POST", "/v1/models", 405), ("GET", "/v2/anything", 404)],
 )
 async def test_routing_errors(
-    client: httpx.AsyncClient, method: str, path: str, status: int
+    client: httpx2.AsyncClient, method: str, path: str, status: int
 ) -> None:
     response = await client.request(method, path, headers=AUTH)
     assert response.status_code == status
@@ -218,7 +218,8 @@ async def test_routing_errors(
 
 async def test_request_too_large(sleep: RecordingSleep) -> None:
     app = build_mock_app(MockSettings(max_body_bytes=100))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://m") as c:
         body = {**BODY, "messages": [{"role": "user", "content": "x" * 200}]}
         response = await c.post("/v1/messages", json=body, headers=AUTH)
     assert response.status_code == 413

@@ -7,7 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2
 import orjson
 import pytest
 
@@ -41,9 +41,9 @@ def app(sleep: RecordingSleep) -> ASGIApp:
 
 
 @pytest.fixture
-async def client(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+async def client(app: ASGIApp) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://mock") as client:
         yield client
 
 
@@ -87,7 +87,7 @@ def body_sends(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
 )
 @pytest.mark.parametrize("stream", [False, True])
 async def test_error_scenarios(
-    client: httpx.AsyncClient, scenario: str, status: int, error_type: str, stream: bool
+    client: httpx2.AsyncClient, scenario: str, status: int, error_type: str, stream: bool
 ) -> None:
     headers = {**AUTH, "x-mock-scenario": scenario}
     response = await client.post("/v1/messages", json={**BODY, "stream": stream}, headers=headers)
@@ -99,7 +99,7 @@ async def test_error_scenarios(
     }
 
 
-async def test_rate_limited_headers(client: httpx.AsyncClient) -> None:
+async def test_rate_limited_headers(client: httpx2.AsyncClient) -> None:
     headers = {**AUTH, "x-mock-scenario": "rate_limited", "x-mock-retry-after": "2"}
     response = await client.post("/v1/messages", json=BODY, headers=headers)
     assert response.headers["retry-after"] == "2"
@@ -111,12 +111,12 @@ async def test_rate_limited_headers(client: httpx.AsyncClient) -> None:
     assert default.headers["retry-after"] == "1"
 
 
-async def test_errors_come_before_validation(client: httpx.AsyncClient) -> None:
+async def test_errors_come_before_validation(client: httpx2.AsyncClient) -> None:
     headers = {**AUTH, "x-mock-scenario": "overloaded"}
     assert (await client.post("/v1/messages", content=b"junk", headers=headers)).status_code == 529
 
 
-async def test_unknown_scenario_header_is_a_400(client: httpx.AsyncClient) -> None:
+async def test_unknown_scenario_header_is_a_400(client: httpx2.AsyncClient) -> None:
     response = await client.post(
         "/v1/messages", json=BODY, headers={**AUTH, "x-mock-scenario": "chaos"}
     )
@@ -185,7 +185,7 @@ async def test_reset_mid_stream_raises_after_a_partial_body(app: ASGIApp, stream
         assert len(data) < int(declared)
 
 
-async def test_error_event_mid_stream(client: httpx.AsyncClient) -> None:
+async def test_error_event_mid_stream(client: httpx2.AsyncClient) -> None:
     headers = {**AUTH, "x-mock-scenario": "error_event_mid_stream"}
     response = await client.post("/v1/messages", json={**BODY, "stream": True}, headers=headers)
     assert response.status_code == 200
@@ -206,12 +206,12 @@ async def test_error_event_mid_stream(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_error_event_without_stream_is_a_529(client: httpx.AsyncClient) -> None:
+async def test_error_event_without_stream_is_a_529(client: httpx2.AsyncClient) -> None:
     headers = {**AUTH, "x-mock-scenario": "error_event_mid_stream"}
     assert (await client.post("/v1/messages", json=BODY, headers=headers)).status_code == 529
 
 
-async def test_malformed_body(client: httpx.AsyncClient) -> None:
+async def test_malformed_body(client: httpx2.AsyncClient) -> None:
     headers = {**AUTH, "x-mock-scenario": "malformed_body"}
     plain = await client.post("/v1/messages", json=BODY, headers=headers)
     assert plain.status_code == 200
@@ -223,7 +223,7 @@ async def test_malformed_body(client: httpx.AsyncClient) -> None:
         orjson.loads(last.split("\n")[1][6:])
 
 
-async def test_control_sets_a_counted_default(client: httpx.AsyncClient) -> None:
+async def test_control_sets_a_counted_default(client: httpx2.AsyncClient) -> None:
     set_to = await client.post("/mock/scenario", json={"scenario": "overloaded", "count": 2})
     assert set_to.json() == {
         "scenario": "overloaded",
@@ -245,13 +245,13 @@ async def test_control_sets_a_counted_default(client: httpx.AsyncClient) -> None
     }
 
 
-async def test_control_sets_parameters(client: httpx.AsyncClient) -> None:
+async def test_control_sets_parameters(client: httpx2.AsyncClient) -> None:
     await client.post("/mock/scenario", json={"scenario": "rate_limited", "retry_after": 3})
     response = await client.post("/v1/messages", json=BODY, headers=AUTH)
     assert (response.status_code, response.headers["retry-after"]) == (429, "3")
 
 
-async def test_reset_restores_startup_state(client: httpx.AsyncClient) -> None:
+async def test_reset_restores_startup_state(client: httpx2.AsyncClient) -> None:
     await client.post("/mock/scenario", json={"scenario": "server_error"})
     await client.post("/v1/messages", json=BODY, headers=AUTH)
     reset = (await client.post("/mock/reset")).json()
@@ -260,7 +260,7 @@ async def test_reset_restores_startup_state(client: httpx.AsyncClient) -> None:
     assert (await client.post("/v1/messages", json=BODY, headers=AUTH)).status_code == 200
 
 
-async def test_stats_count_every_api_path_but_not_control(client: httpx.AsyncClient) -> None:
+async def test_stats_count_every_api_path_but_not_control(client: httpx2.AsyncClient) -> None:
     await client.get("/v1/models", headers=AUTH)
     await client.post("/v1/messages", json=BODY)  # 401 still counts: it reached the mock
     await client.get("/mock/stats")
@@ -281,7 +281,7 @@ async def test_stats_count_every_api_path_but_not_control(client: httpx.AsyncCli
     ],
 )
 async def test_control_errors(
-    client: httpx.AsyncClient, method: str, path: str, payload: Any, status: int
+    client: httpx2.AsyncClient, method: str, path: str, payload: Any, status: int
 ) -> None:
     response = await client.request(method, path, json=payload)
     assert response.status_code == status

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx
 import httpx2
 import pytest
 import uvicorn
@@ -47,7 +46,7 @@ def base_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def reset(base_url: str) -> None:
-    httpx.post(f"{base_url}/mock/reset").raise_for_status()
+    httpx2.post(f"{base_url}/mock/reset").raise_for_status()
 
 
 @pytest.fixture
@@ -127,14 +126,14 @@ def test_overloaded(client: anthropic.Anthropic) -> None:
 
 
 def test_sdk_retries_reach_the_mock_each_time(base_url: str) -> None:
-    httpx.post(
+    httpx2.post(
         f"{base_url}/mock/scenario",
         json={"scenario": "rate_limited", "count": 2, "retry_after": 0.05},
     ).raise_for_status()
     client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test", max_retries=2)
     message = client.messages.create(model=MODEL, max_tokens=10, messages=MESSAGES)
     assert message.id.startswith("msg_")
-    stats = httpx.get(f"{base_url}/mock/stats").json()
+    stats = httpx2.get(f"{base_url}/mock/stats").json()
     assert stats["scenarios"] == {"rate_limited": 2, "ok": 1}
 
 
