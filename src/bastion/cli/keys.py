@@ -10,7 +10,7 @@ import orjson
 from bastion.cli.common import CONFIG_OPTION, read_config
 from bastion.config import BastionConfig, process_environment
 from bastion.gateway import server_secret
-from bastion.policies.keys import generate_key, hash_key, parse_duration
+from bastion.policies.keys import generate_key, hash_key, parse_duration, parse_key_id
 from bastion.secrets import SecretError
 from bastion.stores.base import KeyRow
 from bastion.stores.sqlite import SQLiteStore
@@ -82,8 +82,9 @@ def list_keys(config_path: str, as_json: bool) -> None:
 @CONFIG_OPTION
 @click.argument("key_id")
 def revoke(config_path: str, key_id: str) -> None:
-    """Revoke a key by id; running gateways refuse it within a second."""
+    """Revoke a key by id (or by the key itself); running gateways refuse it within a second."""
     config = read_config(config_path)
+    key_id = parse_key_id(key_id) or key_id
     if not SQLiteStore(config.store.sqlite_path).revoke_key(key_id, time.time()):
         raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked {key_id}")
