@@ -132,7 +132,9 @@ async def run(spec: LoadSpec) -> tuple[LoadResult, Tally]:
     connections = []
     for _ in range(spec.concurrency):
         _, conn = await loop.create_connection(
-            lambda: Connection(request, spec.expect, tally), url.hostname, url.port
+            lambda: Connection(request, spec.expect, tally),
+            url.hostname or "127.0.0.1",
+            url.port or 80,
         )
         connections.append(conn)
     try:

@@ -77,7 +77,7 @@ def arguments(description: str) -> argparse.Namespace:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    app = web.Application()
+    app = web.Application(client_max_size=32 * 2**20)
     app[UPSTREAM] = args.upstream.rstrip("/") + "/v1/messages"
     app.cleanup_ctx.append(aiohttp_client)
     app.router.add_post("/v1/messages", messages)

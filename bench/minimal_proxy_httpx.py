@@ -53,7 +53,7 @@ async def httpx_client(app: web.Application) -> AsyncIterator[None]:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    app = web.Application()
+    app = web.Application(client_max_size=32 * 2**20)
     app[UPSTREAM] = args.upstream.rstrip("/") + "/v1/messages"
     app.cleanup_ctx.append(httpx_client)
     app.router.add_post("/v1/messages", messages)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +35,10 @@ class Memory:
     hwm_kb: int
 
 
-def _stat_fields(pid: int) -> list[str]:
-    """Fields of /proc/<pid>/stat after the command name (which may contain spaces)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
+def _stat_fields(pid: int, tid: int | None = None) -> list[str]:
+    """Fields of /proc/<pid>[/task/<tid>]/stat after the command name (it may hold spaces)."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    text = Path(path).read_text()
     return text[text.rindex(")") + 2 :].split()
 
 
@@ -83,6 +83,12 @@ def cpu_times(root: int) -> CpuTimes:
     return CpuTimes(own / TICKS_PER_SECOND, reaped / TICKS_PER_SECOND)
 
 
+def main_thread_cpu_s(pid: int) -> float:
+    """CPU seconds of the process's main thread alone (the event loop, in an asyncio server)."""
+    fields = _stat_fields(pid, pid)
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
 def memory(pid: int) -> Memory:
     """VmRSS and VmHWM of one process, in kB."""
     values: dict[str, int] = {}
@@ -105,3 +111,17 @@ def tree_memory(root: int) -> Memory:
         rss += child.rss_kb
         hwm += child.hwm_kb
     return Memory(rss, hwm)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
+def self_cpu_s() -> float:
+    """CPU seconds of this process and of the children it has reaped (e.g. wrk runs)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system

@@ -19,6 +19,7 @@ from pathlib import Path
 from servers import LOAD_CORE, pinned
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
+TOP = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def available() -> bool:
     return PY_SPY.exists()
 
 
-def record(pid: int, window: Callable[[], object], out: Path, rate: int = 250) -> Profile:
+def record(pid: int, window: Callable[[], object], out: Path, rate: int = 500) -> Profile:
     """Run `window()` while py-spy records `pid`; return the self-time summary."""
     command = [str(PY_SPY), "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking"]
     command += ["--format", "raw", "--output", str(out)]
@@ -78,9 +79,13 @@ def summarise(raw: Path) -> Profile:
         files[short] += count
         functions[f"{name} ({short})"] += count
         total += count
+
+    def shares(counts: Counter[str]) -> list[tuple[str, float]]:
+        return [(n, round(100 * c / total, 2)) for n, c in counts.most_common(TOP)]
+
     return Profile(
         samples=total,
-        by_file=[(n, 100 * c / total) for n, c in files.most_common()] if total else [],
-        by_function=[(n, 100 * c / total) for n, c in functions.most_common()] if total else [],
+        by_file=shares(files) if total else [],
+        by_function=shares(functions) if total else [],
         raw_path=str(raw),
     )

@@ -8,6 +8,8 @@ stream relayed without RSS growth. Each verdict carries the figures it was judge
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,11 @@ COLUMNS = (
     ("+p50 ms", 8, "{:.3f}"),
     ("+p99 ms", 8, "{:.3f}"),
     ("CPU µs/req", 10, "{:.0f}"),
+    ("CPU range", 9, "{}"),
+    ("off-main", 8, "{:.0f}"),
     ("peak RSS MB", 11, "{:.1f}"),
     ("bad", 4, "{}"),
+    ("other%", 6, "{:.0f}"),
 )
 
 
@@ -51,9 +56,19 @@ def _row(cell: Cell) -> list[object]:
         cell.p99_ms,
         *("-" if value is None else value for value in added),
         cell.cpu_us_per_request,
+        _cpu_range(cell),
+        cell.cpu_us_off_main_thread,
         cell.peak_rss_mb,
         cell.bad + cell.socket_errors,
+        cell.other_cpu_pct,
     ]
+
+
+def _cpu_range(cell: Cell) -> str:
+    """min-max of CPU per request over the --repeat tries ("-" with one try)."""
+    if len(cell.cpu_us_tries) < 2:
+        return "-"
+    return f"{min(cell.cpu_us_tries):.0f}-{max(cell.cpu_us_tries):.0f}"
 
 
 def _format(value: object, pattern: str, width: int) -> str:
@@ -123,10 +138,10 @@ def big_stream_verdict(big: BigStreamResult | None) -> Verdict:
         return Verdict(name, None, "not run (use --big-stream)")
     b, c = big.big, big.control
     evidence = (
-        f"received {b.received_mb:.1f} MB in {b.seconds:.2f} s (ok={b.ok}); RSS before "
-        f"{b.rss_before_mb:.1f} MB, after {b.rss_after_mb:.1f} MB; peak {b.peak_after_mb:.1f} MB "
-        f"vs {c.peak_after_mb:.1f} MB for the same prompt with a 1-token answer: "
-        f"{big.growth_mb:+.1f} MB for the answer"
+        f"{b.repeats}x {b.received_mb:.1f} MB received, slowest {b.seconds:.2f} s (ok={b.ok}); "
+        f"RSS before {b.rss_before_mb:.1f} MB, after {b.rss_after_mb:.1f} MB "
+        f"({big.rss_growth_mb:+.1f}); peak {b.peak_after_mb:.1f} MB vs {c.peak_after_mb:.1f} MB "
+        f"with a 1-token answer to the same prompt ({big.peak_growth_mb:+.1f})"
     )
     return Verdict(name, big.passed, evidence)
 
@@ -152,3 +167,20 @@ def write_json(directory: Path, document: dict[str, object]) -> Path:
     path = directory / time.strftime("%Y%m%d-%H%M%S.json")
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"

@@ -1,10 +1,10 @@
 """Start and stop the processes under test, each pinned to its core, with its own config.
 
-The proxy under test runs alone on core 0; the mock upstream and the load generator share
-core 1. So the proxy's figures do not depend on what the other side costs, and runs on
-different days on this 2-core machine are comparable. Bastion gets its own temporary config
-(SQLite store, a `file:` key-hash secret, `env:` upstream key, log.stdout off) and a key made
-with `bastion keys create`, exactly as an operator would.
+The proxies run on core 0 (one under load at a time; idle ones cost nothing); the mock
+upstream and the load generator share core 1. So the proxy's figures do not depend on what
+the other side costs, and runs on different days on this 2-core machine are comparable.
+Bastion gets its own temporary config (SQLite store, a `file:` key-hash secret, `env:` upstream
+key, log.stdout off) and a key made with `bastion keys create`, exactly as an operator would.
 """
 
 from __future__ import annotations
