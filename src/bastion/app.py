@@ -6,20 +6,26 @@ Read `messages()` to see the whole pipeline of a Messages call. Steps that later
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import orjson
 
+from bastion import idempotent
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
-from bastion.errors import BastionError, MethodNotAllowed, NotFound
-from bastion.gateway import Environment, Gateway
+from bastion.config import TimeoutConfig
+from bastion.dispatch import Dispatch
+from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
+from bastion.gateway import Gateway
+from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
+from bastion.policies.timeouts import TimeoutPolicy
 from bastion.policies.validate import parse_messages_request
 from bastion.pricing.cost import cost_micros
-from bastion.relay import relay
+from bastion.relay import RelayContext, relay_json
 from bastion.types import Principal, RequestRecord
-from bastion.upstream import upstream_headers
+from bastion.upstream import Timeouts, client_headers, header_value, upstream_headers
 
 log = logging.getLogger("bastion")
 
@@ -105,27 +111,39 @@ class GatewayApp:
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
-        record.route = _route(ex)  # 4. call type (route policies come with budgets)
-        env = self.gw.environment(principal.environment)  # the environment's upstream and key
-        await self.forward(
-            ex, env, raw, record, t0, message=True
-        )  # 12-13. upstream call, stream or return
-        model = self.gw.catalog.get(record.model_served or request.model)  # 15. account
-        record.cost_micros = cost_micros(record.usage, model)
+        record.route = _route(ex)
+        route = self.gw.route(record.route)  # 4. the call type's policy
+        self.gw.environment(principal.environment)  # the key's environment is usable
+        claimed = await idempotent.claim(self.gw, ex, principal.key_id, route.idempotency, raw)
+        if isinstance(claimed, StoredResponse):  # 9. a repeated idempotency key: replay
+            await idempotent.replay(ex, claimed, record)
+            return
+        sent: list[bytes] = []
+        timeouts = timeout_policy(route.timeouts, request.stream)
+        ctx = RelayContext(ex, record, self.gw.clock, t0, timeouts, sent if claimed else None)
+        dispatch = Dispatch(self.gw, ctx, record.route, route, request, raw, principal.environment)
+        try:
+            await dispatch.run()  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
+        finally:
+            if claimed:
+                await idempotent.finish(self.gw, claimed, ex, record, sent)
+        if record.fallback == "static":  # 15. account
+            record.cost_micros = 0
+        else:
+            model = self.gw.catalog.get(record.model_served or request.model)
+            record.cost_micros = cost_micros(record.usage, model)
 
     async def count_tokens(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         principal = await self.authenticate(ex, record)
         raw = await ex.read_body(self.max_body)
         record.model_requested = parse_messages_request(raw, count_tokens=True).model
         record.route = _route(ex)
-        env = self.gw.environment(principal.environment)
-        await self.forward(ex, env, raw, record, t0, message=False)
+        await self.forward(ex, principal, raw, record, t0)
         record.cost_micros = 0  # token counting is free
 
     async def models(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         principal = await self.authenticate(ex, record)
-        env = self.gw.environment(principal.environment)
-        await self.forward(ex, env, None, record, t0, message=False)
+        await self.forward(ex, principal, None, record, t0)
         record.cost_micros = 0
 
     async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
@@ -135,22 +153,29 @@ class GatewayApp:
         return principal
 
     async def forward(
-        self,
-        ex: Exchange,
-        env: Environment,
-        body: bytes | None,
-        record: RequestRecord,
+        self, ex: Exchange, principal: Principal, body: bytes | None, record: RequestRecord,
         t0: float,
-        *,
-        message: bool,
-    ) -> None:
+    ) -> None:  # fmt: skip
+        """One plain call for the free endpoints (count_tokens, models), default-route timeouts."""
+        env = self.gw.environment(principal.environment)
         assert env.key is not None  # Gateway.environment() refuses environments without a key
         url = env.base_url + ex.path
         if ex.query:
             url += "?" + ex.query.decode("latin-1")
         headers = upstream_headers(ex.headers, env.key.reveal())
-        reply = await self.gw.transport.request(ex.method, url, headers, body, env.timeouts)
-        await relay(ex, reply, record, self.gw.clock, t0, message=message)
+        limits = self.gw.config.routes["default"].timeouts
+        record.attempts = 1
+        try:
+            async with asyncio.timeout(limits.first_byte_s + limits.idle_s):
+                reply = await self.gw.transport.request(
+                    ex.method, url, headers, body, Timeouts(limits.connect_s)
+                )
+                answer = await reply.read()
+        except TimeoutError:
+            raise UpstreamTimeout("upstream did not answer in time") from None
+        record.upstream_request_id = header_value(reply.headers, b"request-id")
+        ctx = RelayContext(ex, record, self.gw.clock, t0, timeout_policy(limits, False))
+        await relay_json(ctx, reply.status, client_headers(reply.headers), answer, message=False)
 
     async def operational(self, ex: Exchange) -> None:
         """Health endpoints; not API traffic, so not recorded."""
@@ -182,3 +207,13 @@ def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
 
 def _route(ex: Exchange) -> str:
     return _text(ex, b"x-bastion-route") or "default"
+
+
+def timeout_policy(config: TimeoutConfig, stream: bool) -> TimeoutPolicy:
+    """A route's timeouts for one request: streams get the longer total."""
+    return TimeoutPolicy(
+        connect_s=config.connect_s,
+        first_byte_s=config.first_byte_s,
+        idle_s=config.idle_s,
+        total_s=config.stream_total_s if stream else config.total_s,
+    )

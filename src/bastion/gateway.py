@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bastion.clock import Clock
-from bastion.config import BastionConfig, process_environment
-from bastion.errors import NotReady, PermissionDenied
+from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
+from bastion.errors import InvalidRequest, NotReady, PermissionDenied
 from bastion.policies.accesslog import RecordWriter
 from bastion.policies.auth import Authenticator
+from bastion.policies.breaker import BreakerPolicy, BreakerRegistry
+from bastion.policies.control import ControlState
+from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.pricing.catalog import Catalog, load_catalog
 from bastion.secrets import SecretError, SecretValue, resolve_secret
 from bastion.stores.sqlite import SQLiteStore
-from bastion.upstream import AiohttpTransport, Timeouts, Transport
+from bastion.upstream import AiohttpTransport, Transport
 
 
 @dataclass(slots=True)
@@ -32,7 +35,6 @@ class Environment:
     name: str
     base_url: str
     key_ref: str
-    timeouts: Timeouts
     key: SecretValue | None = None
     key_error: str | None = None
 
@@ -54,7 +56,36 @@ class Gateway:
     environments: dict[str, Environment]
     clock: Clock
     environ: Mapping[str, str]
+    breakers: BreakerRegistry
+    idempotency: MemoryIdempotencyStore
+    control: ControlState = field(default_factory=ControlState)
+    control_version: int = -1
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def route(self, name: str) -> RouteConfig:
+        route = self.config.routes.get(name)
+        if route is None:
+            known = ", ".join(sorted(self.config.routes))
+            raise InvalidRequest(f"x-bastion-route: unknown route {name!r} (routes: {known})")
+        return route
+
+    def refresh_control(self) -> bool:
+        """Load the operator overrides when their version moved; True when they did."""
+        version, state = self.store.control()
+        if version == self.control_version:
+            return False
+        self.control, self.control_version = ControlState.from_json(state), version
+        return True
+
+    def refresh(self) -> None:
+        """Pick up key changes and operator overrides made by other processes."""
+        self.auth.refresh()
+        self.refresh_control()
+
+    async def watch(self, poll_s: float) -> None:
+        while True:
+            await asyncio.sleep(poll_s)
+            await asyncio.to_thread(self.refresh)
 
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
@@ -66,9 +97,9 @@ class Gateway:
 
     async def start(self) -> None:
         self.writer.start()
-        self.auth.refresh()
+        self.refresh()
         poll = self.config.keys.revocation_poll_s
-        self._tasks.append(asyncio.create_task(self.auth.watch(poll), name="bastion-key-watch"))
+        self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -117,12 +148,7 @@ def build_gateway(
         log_stream = sys.stdout.buffer
     writer = RecordWriter(store, config.log.flush_interval_s, config.log.max_batch, log_stream)
     environments = {
-        name: Environment(
-            name,
-            env.upstream.base_url,
-            env.upstream.api_key,
-            Timeouts(env.upstream.connect_timeout_s, env.upstream.read_timeout_s),
-        )
+        name: Environment(name, env.upstream.base_url, env.upstream.api_key)
         for name, env in config.environments.items()
     }
     for env in environments.values():
@@ -138,4 +164,16 @@ def build_gateway(
         environments=environments,
         clock=clock,
         environ=environ,
+        breakers=BreakerRegistry(breaker_policy(config.breaker), clock.monotonic),
+        idempotency=MemoryIdempotencyStore(),
+    )
+
+
+def breaker_policy(config: BreakerConfig) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_rate=config.failure_rate,
+        window_s=config.window_s,
+        min_requests=config.min_requests,
+        open_s=config.open_s,
+        probe_timeout_s=config.probe_timeout_s,
     )

@@ -63,3 +63,7 @@ class RequestRecord:
     upstream_request_id: str | None = None
     error_type: str | None = None
     outcome: str = "ok"
+    attempts: int = 0
+    """Upstream calls made for this request, retries and fallbacks included."""
+    fallback: str | None = None
+    """What answered when it was not the primary target: model:…, environment:…, static."""

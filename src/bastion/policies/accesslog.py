@@ -50,6 +50,8 @@ def record_json(r: RequestRecord) -> bytes:
             "upstream_request_id": r.upstream_request_id,
             "error_type": r.error_type,
             "outcome": r.outcome,
+            "attempts": r.attempts,
+            "fallback": r.fallback,
         }
     )
 

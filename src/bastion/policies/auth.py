@@ -73,9 +73,3 @@ class Authenticator:
         self._generation += 1
         self._cache.clear()
         return True
-
-    async def watch(self, poll_s: float) -> None:
-        """Run forever: poll the key version off the event loop's thread."""
-        while True:
-            await asyncio.to_thread(self.refresh)
-            await asyncio.sleep(poll_s)

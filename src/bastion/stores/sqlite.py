@@ -11,12 +11,24 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from bastion.stores.base import KeyRow
+import orjson
+
+from bastion.stores.base import ControlEntry, KeyRow
 from bastion.types import RequestRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('keys_version', 0);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('control_version', 0);
+CREATE TABLE IF NOT EXISTS control (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS control_log (
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    route TEXT,
+    model TEXT,
+    state TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     key_hash TEXT NOT NULL,
@@ -51,16 +63,26 @@ CREATE TABLE IF NOT EXISTS requests (
     ttft_ms REAL,
     upstream_request_id TEXT,
     error_type TEXT,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    fallback TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
-INSERT_RECORD = (
-    "INSERT INTO requests VALUES "
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 26) + ")"
+
+
+ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "fallback": "TEXT"}
+"""Columns added since the first schema: older files get them on open."""
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in present:
+            conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
 
 
 def record_row(r: RequestRecord) -> tuple[object, ...]:
@@ -70,7 +92,7 @@ def record_row(r: RequestRecord) -> tuple[object, ...]:
         r.end_user, r.model_requested, r.model_served, int(r.stream), r.status, r.stop_reason,
         u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_5m_tokens,
         u.cache_write_1h_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
-        r.upstream_request_id, r.error_type, r.outcome,
+        r.upstream_request_id, r.error_type, r.outcome, r.attempts, r.fallback,
     )  # fmt: skip
 
 
@@ -90,6 +112,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
+        _add_missing_columns(conn)
         conn.commit()
         return conn
 
@@ -153,6 +176,36 @@ class SQLiteStore:
         with self._lock:
             row = self._shared().execute("SELECT value FROM meta WHERE name = 'keys_version'")
             return int(row.fetchone()[0])
+
+    def control(self) -> tuple[int, dict[str, object]]:
+        """The operator overrides (JSON object) and their version, polled by running gateways."""
+        with self._lock:
+            conn = self._shared()
+            version = conn.execute("SELECT value FROM meta WHERE name = 'control_version'")
+            row = conn.execute("SELECT state FROM control WHERE id = 1").fetchone()
+            return int(version.fetchone()[0]), orjson.loads(row[0]) if row else {}
+
+    def set_control(self, state: dict[str, object], entry: ControlEntry) -> None:
+        """Replace the overrides and log who changed them, in one transaction."""
+        text = orjson.dumps(state).decode()
+        with self._lock:
+            conn = self._shared()
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO control (id, state) VALUES (1, ?)", (text,))
+                conn.execute(
+                    "INSERT INTO control_log VALUES (?, ?, ?, ?, ?, ?)",
+                    (entry.at, entry.actor, entry.action, entry.route, entry.model, text),
+                )
+                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'control_version'")
+
+    def control_log(self, limit: int = 50) -> list[ControlEntry]:
+        with self._lock:
+            rows = self._shared().execute(
+                "SELECT at, actor, action, route, model FROM control_log "
+                "ORDER BY rowid DESC LIMIT ?",
+                (limit,),
+            )
+            return [ControlEntry(*row) for row in rows.fetchall()]
 
     def insert_records(self, records: Sequence[RequestRecord]) -> None:
         with self._lock:
