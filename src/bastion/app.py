@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from bastion import idempotent
+from bastion.admin import AdminAPI
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
 from bastion.config import TimeoutConfig
 from bastion.dispatch import Dispatch
@@ -40,6 +41,7 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self.max_body = gateway.config.server.max_body_bytes
+        self.admin = AdminAPI(gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -64,7 +66,10 @@ class GatewayApp:
             scope, receive, send, correlation_id(header(scope["headers"], b"x-request-id"))
         )
         if not ex.path.startswith("/v1/"):
-            await self.operational(ex)
+            try:
+                await self.operational(ex)
+            except BastionError as err:
+                await ex.respond_error(err)
             return
         record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, ex.path)
         try:
@@ -111,8 +116,9 @@ class GatewayApp:
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
-        record.route = _route(ex)
-        route = self.gw.route(record.route)  # 4. the call type's policy
+        route_name = _route(ex)
+        route = self.gw.route(route_name)  # 4. the call type's policy (known names only)
+        record.route = route_name
         self.gw.environment(principal.environment)  # the key's environment is usable
         claimed = await idempotent.claim(self.gw, ex, principal.key_id, route.idempotency, raw)
         if isinstance(claimed, StoredResponse):  # 9. a repeated idempotency key: replay
@@ -121,7 +127,7 @@ class GatewayApp:
         sent: list[bytes] = []
         timeouts = timeout_policy(route.timeouts, request.stream)
         ctx = RelayContext(ex, record, self.gw.clock, t0, timeouts, sent if claimed else None)
-        dispatch = Dispatch(self.gw, ctx, record.route, route, request, raw, principal.environment)
+        dispatch = Dispatch(self.gw, ctx, route_name, route, request, raw, principal.environment)
         try:
             await dispatch.run()  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
         finally:
@@ -137,7 +143,9 @@ class GatewayApp:
         principal = await self.authenticate(ex, record)
         raw = await ex.read_body(self.max_body)
         record.model_requested = parse_messages_request(raw, count_tokens=True).model
-        record.route = _route(ex)
+        route_name = _route(ex)
+        self.gw.route(route_name)
+        record.route = route_name
         await self.forward(ex, principal, raw, record, t0)
         record.cost_micros = 0  # token counting is free
 
@@ -178,9 +186,14 @@ class GatewayApp:
         await relay_json(ctx, reply.status, client_headers(reply.headers), answer, message=False)
 
     async def operational(self, ex: Exchange) -> None:
-        """Health endpoints; not API traffic, so not recorded."""
+        """Health, metrics and admin endpoints; not API traffic, so not in the request log."""
         if ex.path == "/healthz":
             await ex.respond(200, [JSON], b'{"status":"ok"}')
+        elif ex.path == "/metrics":
+            headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+            await ex.respond(200, headers, self.gw.metrics.render())
+        elif ex.path.startswith("/admin/"):
+            await self.admin.handle(ex)
         elif ex.path == "/readyz":
             problems = await self.gw.readiness()
             body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}

@@ -17,9 +17,11 @@ from typing import BinaryIO
 from bastion.clock import Clock
 from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
 from bastion.errors import InvalidRequest, NotReady, PermissionDenied
+from bastion.events import emit
+from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
 from bastion.policies.auth import Authenticator
-from bastion.policies.breaker import BreakerPolicy, BreakerRegistry
+from bastion.policies.breaker import BreakerKey, BreakerPolicy, BreakerRegistry, BreakerState
 from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.pricing.catalog import Catalog, load_catalog
@@ -57,6 +59,7 @@ class Gateway:
     clock: Clock
     environ: Mapping[str, str]
     breakers: BreakerRegistry
+    metrics: Metrics
     idempotency: MemoryIdempotencyStore
     control: ControlState = field(default_factory=ControlState)
     control_version: int = -1
@@ -146,7 +149,11 @@ def build_gateway(
     auth = Authenticator(store, server_secret(config, environ), clock.wall, config.keys.cache_size)
     if log_stream is None and config.log.stdout:
         log_stream = sys.stdout.buffer
-    writer = RecordWriter(store, config.log.flush_interval_s, config.log.max_batch, log_stream)
+    metrics = Metrics()
+    writer = RecordWriter(
+        store, config.log.flush_interval_s, config.log.max_batch, log_stream,
+        observers=[metrics.observe],
+    )  # fmt: skip
     environments = {
         name: Environment(name, env.upstream.base_url, env.upstream.api_key)
         for name, env in config.environments.items()
@@ -164,9 +171,19 @@ def build_gateway(
         environments=environments,
         clock=clock,
         environ=environ,
-        breakers=BreakerRegistry(breaker_policy(config.breaker), clock.monotonic),
+        breakers=BreakerRegistry(
+            breaker_policy(config.breaker),
+            clock.monotonic,
+            listeners=[metrics.on_transition, report_transition],
+        ),
+        metrics=metrics,
         idempotency=MemoryIdempotencyStore(),
     )
+
+
+def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:
+    environment, model = key
+    emit("breaker_transition", environment=environment, model=model, old=old.value, new=new.value)
 
 
 def breaker_policy(config: BreakerConfig) -> BreakerPolicy:

@@ -6,6 +6,7 @@ import click
 
 from bastion import __version__
 from bastion.cli.keys import keys
+from bastion.cli.rollback import rollback
 from bastion.cli.serve import init, mock, serve
 
 
@@ -19,6 +20,7 @@ cli.add_command(serve)
 cli.add_command(mock)
 cli.add_command(init)
 cli.add_command(keys)
+cli.add_command(rollback)
 
 
 def main() -> None:
