@@ -187,9 +187,12 @@ def test_a_stalled_stream_hits_the_idle_timeout(gateway: Gateway) -> None:
     key = gateway.create_key()
     headers = {"x-bastion-route": "strict", "x-mock-scenario": "slow_stream", "x-mock-delay": "3"}
     started = time.monotonic()
-    with pytest.raises(anthropic.APIStatusError) as info, sdk(gateway, key).messages.stream(
-        model=MODEL, max_tokens=50, messages=MESSAGES, extra_headers=headers
-    ) as stream:
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        sdk(gateway, key).messages.stream(
+            model=MODEL, max_tokens=50, messages=MESSAGES, extra_headers=headers
+        ) as stream,
+    ):
         for _ in stream:
             pass
     elapsed = time.monotonic() - started

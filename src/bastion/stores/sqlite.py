@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -72,6 +73,26 @@ CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
 INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 26) + ")"
+
+
+SPEND_GROUPS = {
+    "key": "key_id",
+    "user": "end_user",
+    "model": "model_served",
+    "route": "route",
+    "environment": "environment",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    group: str | None
+    requests: int
+    cost_micros: int
+    unknown_cost: int
+    """Requests whose cost is unknown (a model without prices): never counted as 0."""
+    input_tokens: int
+    output_tokens: int
 
 
 ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "fallback": "TEXT"}
@@ -206,6 +227,18 @@ class SQLiteStore:
                 (limit,),
             )
             return [ControlEntry(*row) for row in rows.fetchall()]
+
+    def spend(self, group_by: str, since: float) -> list[SpendRow]:
+        """Requests and cost per `group_by` value since a time, biggest spender first."""
+        column = SPEND_GROUPS[group_by]  # KeyError for anything not whitelisted
+        query = (
+            f"SELECT {column}, count(*), coalesce(sum(cost_micros), 0), "
+            "sum(cost_micros IS NULL), sum(input_tokens), sum(output_tokens) "
+            f"FROM requests WHERE started_at >= ? GROUP BY {column} ORDER BY 3 DESC, 2 DESC"
+        )
+        with self._lock:
+            rows = self._shared().execute(query, (since,)).fetchall()
+        return [SpendRow(*row) for row in rows]
 
     def insert_records(self, records: Sequence[RequestRecord]) -> None:
         with self._lock:
