@@ -190,9 +190,8 @@ class Dispatch:
             url += "?" + self.ex.query.decode("latin-1")
         headers = upstream_headers(self.ex.headers, env.key.reveal())
         policy = self.ctx.timeouts
-        wait_s, limit = time_left(
-            policy, Phase.FIRST_BYTE, self.ctx.t0, None, self.gw.clock.monotonic()
-        )
+        now = self.gw.clock.monotonic()  # the first byte counts from this attempt's send
+        wait_s, limit = time_left(policy, Phase.FIRST_BYTE, self.ctx.t0, now, now)
         transport = self.gw.transport
         try:
             async with asyncio.timeout(wait_s):
