@@ -113,7 +113,12 @@ breaker: {min_requests: 1000000}
 
 
 def write_config(
-    workdir: Path, upstream_url: str, port: int, extra: str = DEFAULT_EXTRA, **server: object
+    workdir: Path,
+    upstream_url: str,
+    port: int,
+    extra: str = DEFAULT_EXTRA,
+    more_upstreams: dict[str, str] | None = None,
+    **server: object,
 ) -> Path:
     secret = workdir / "key_secret"
     if not secret.exists():
@@ -138,16 +143,24 @@ environments:
       base_url: {upstream_url}
       api_key: env:TEST_UPSTREAM_KEY
 """
+        + "".join(
+            f"  {name}:\n    upstream: {{base_url: {url}, api_key: env:TEST_UPSTREAM_KEY}}\n"
+            for name, url in (more_upstreams or {}).items()
+        )
         + extra
     )
     return config
 
 
 def start_gateway(
-    workdir: Path, upstream_url: str, extra: str = DEFAULT_EXTRA, **server: object
+    workdir: Path,
+    upstream_url: str,
+    extra: str = DEFAULT_EXTRA,
+    more_upstreams: dict[str, str] | None = None,
+    **server: object,
 ) -> Gateway:
     port = free_port()
-    config = write_config(workdir, upstream_url, port, extra, **server)
+    config = write_config(workdir, upstream_url, port, extra, more_upstreams, **server)
     out = workdir / f"gateway-{port}.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "bastion", "serve", "--config", str(config)],

@@ -333,3 +333,55 @@ def test_admin_api_refuses_without_the_admin_key(gateway: Gateway) -> None:
         assert response.json()["error"]["type"] == "authentication_error"
     spec = httpx2.get(gateway.url + "/admin/openapi.json", headers={"x-api-key": ADMIN_KEY}).json()
     assert "/admin/rollback" in spec["paths"]
+
+
+def test_environment_fallback_answers_from_another_upstream(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    primary, secondary = start_mock(tmp_path / "a"), start_mock(tmp_path / "b")
+    routes = """
+routes:
+  default:
+    retries: {attempts: 2, base_s: 0.05, cap_s: 0.1}
+    fallbacks: [{environment: eu}]
+"""
+    gw = start_gateway(tmp_path, primary.url, routes, more_upstreams={"eu": secondary.url})
+    try:
+        key = gw.create_key()
+        set_scenario(primary, "overloaded")
+        raw = sdk(gw, key).messages.with_raw_response.create(
+            model=MODEL, max_tokens=50, messages=MESSAGES
+        )
+        assert "Bastion mock" in raw.parse().content[0].text  # type: ignore[union-attr]
+        assert raw.headers["x-bastion-upstream-attempts"] == "3"
+        assert upstream_calls(primary) == 2 and upstream_calls(secondary) == 1
+        record = wait_for_record(gw.db, raw.headers["x-request-id"])
+        assert record["fallback"] == "environment:eu" and record["attempts"] == 3
+        assert record["cost_micros"] is not None and record["cost_micros"] > 0
+    finally:
+        gw.process.stop()
+        primary.stop()
+        secondary.stop()
+
+
+def test_a_duplicate_in_flight_gets_409_when_the_route_rejects(gateway: Gateway) -> None:
+    key = gateway.create_key()
+    headers = {
+        "idempotency-key": "dup-" + uuid.uuid4().hex,
+        "x-mock-scenario": "slow_first_byte",
+        "x-mock-delay": "0.6",
+    }
+
+    def one(_: int) -> int:
+        try:
+            sdk(gateway, key).messages.create(
+                model=MODEL, max_tokens=50, messages=MESSAGES, extra_headers=headers
+            )
+        except anthropic.ConflictError as exc:
+            assert exc.body["error"]["type"] == "conflict_error"  # type: ignore[index]
+            return 409
+        return 200
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = sorted(pool.map(one, range(5)))
+    assert statuses == [200, 409, 409, 409, 409]
