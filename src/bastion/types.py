@@ -37,6 +37,7 @@ class Principal:
     environment: str
     owner: str
     name: str = ""
+    team: str = ""
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ class KeyRow:
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+    team: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     name TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     expires_at REAL,
-    revoked_at REAL
+    revoked_at REAL,
+    team TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT NOT NULL,
@@ -72,6 +73,7 @@ CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
+KEY_COLUMNS = "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team"
 INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 26) + ")"
 
 
@@ -95,15 +97,19 @@ class SpendRow:
     output_tokens: int
 
 
-ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 0", "fallback": "TEXT"}
+ADDED_COLUMNS = {
+    "requests": {"attempts": "INTEGER NOT NULL DEFAULT 0", "fallback": "TEXT"},
+    "api_keys": {"team": "TEXT NOT NULL DEFAULT ''"},
+}
 """Columns added since the first schema: older files get them on open."""
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    present = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
-    for name, kind in ADDED_COLUMNS.items():
-        if name not in present:
-            conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def record_row(r: RequestRecord) -> tuple[object, ...]:
@@ -157,10 +163,11 @@ class SQLiteStore:
             conn = self._shared()
             with conn:
                 conn.execute(
-                    "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO api_keys (key_id, key_hash, environment, owner, name, "
+                    "created_at, expires_at, revoked_at, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.key_id, row.key_hash, row.environment, row.owner, row.name,
-                        row.created_at, row.expires_at, row.revoked_at,
+                        row.created_at, row.expires_at, row.revoked_at, row.team,
                     ),
                 )  # fmt: skip
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")
@@ -169,14 +176,18 @@ class SQLiteStore:
         with self._lock:
             row = (
                 self._shared()
-                .execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
+                .execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
                 .fetchone()
             )
         return KeyRow(*row) if row else None
 
     def list_keys(self) -> list[KeyRow]:
         with self._lock:
-            rows = self._shared().execute("SELECT * FROM api_keys ORDER BY created_at").fetchall()
+            rows = (
+                self._shared()
+                .execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+                .fetchall()
+            )
         return [KeyRow(*row) for row in rows]
 
     def revoke_key(self, key_id: str, at: float) -> bool:
