@@ -12,19 +12,25 @@ from typing import Any
 
 import orjson
 
-from bastion import idempotent
+from bastion import guardrails, idempotent
 from bastion.admin import AdminAPI
+from bastion.alerts.budget import crossing_alert, run_alert
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
-from bastion.config import TimeoutConfig
+from bastion.config import RouteConfig, TimeoutConfig
 from bastion.dispatch import Dispatch
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
+from bastion.guardrails import Holds
+from bastion.policies.agentguard import AgentRunLimited
+from bastion.policies.control import effective_model
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
 from bastion.policies.timeouts import TimeoutPolicy
 from bastion.policies.validate import parse_messages_request
+from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json
+from bastion.shaping import Shaped, shape
 from bastion.types import Principal, RequestRecord
 from bastion.upstream import Timeouts, client_headers, header_value, upstream_headers
 
@@ -111,38 +117,71 @@ class GatewayApp:
 
     async def messages(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         """POST /v1/messages, the whole pipeline in order."""
+        gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
         route_name = _route(ex)
-        route = self.gw.route(route_name)  # 4. the call type's policy (known names only)
+        route = gw.route(route_name)  # 4. the call type's policy (known names only)
         record.route = route_name
-        self.gw.environment(principal.environment)  # the key's environment is usable
-        claimed = await idempotent.claim(self.gw, ex, principal.key_id, route.idempotency, raw)
+        gw.environment(principal.environment)  # the key's environment is usable
+        model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
+        shaped = shape(request, raw, route_name, route, model)  # 8. max_tokens; 10. caching
+        record.max_tokens_action = shaped.max_tokens_action
+        claimed = await idempotent.claim(gw, ex, principal.key_id, route.idempotency, raw)
         if isinstance(claimed, StoredResponse):  # 9. a repeated idempotency key: replay
             await idempotent.replay(ex, claimed, record)
             return
         sent: list[bytes] = []
         timeouts = timeout_policy(route.timeouts, request.stream)
-        ctx = RelayContext(ex, record, self.gw.clock, t0, timeouts, sent if claimed else None)
-        dispatch = Dispatch(self.gw, ctx, route_name, route, request, raw, principal.environment)
+        ctx = RelayContext(ex, record, gw.clock, t0, timeouts, sent if claimed else None)
+        holds: Holds | None = None
         try:
-            await dispatch.run()  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
+            holds = await self.admit(ex, principal, route_name, route, shaped, model, record)
+            await Dispatch(  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
+                gw, ctx, route_name, route, shaped.request, shaped.raw, principal.environment
+            ).run()
         finally:
+            self.account(record, request.model)  # 15. cost, then settle what was held
+            if holds is not None:
+                await self.settle(holds, record)
             if claimed:
-                await idempotent.finish(self.gw, claimed, ex, record, sent)
-        if record.fallback == "static":  # 15. account
-            record.cost_micros = 0
-        else:
-            model = self.gw.catalog.get(record.model_served or request.model)
-            record.cost_micros = cost_micros(record.usage, model)
+                await idempotent.finish(gw, claimed, ex, record, sent)
+
+    async def admit(
+        self, ex: Exchange, principal: Principal, route_name: str, route: RouteConfig,
+        shaped: Shaped, model: ModelInfo | None, record: RequestRecord,
+    ) -> Holds:  # fmt: skip
+        """6-8. rate limits, budgets, agent-run guard; a stopped agent run raises an alert."""
+        gw = self.gw
+        try:
+            return await guardrails.admit(
+                gw.config, gw.limiter, gw.ledger, gw.guard, ex, principal, route_name, route,
+                shaped.request, shaped.raw, model, record, gw.clock.wall(),
+            )  # fmt: skip
+        except AgentRunLimited as refused:
+            gw.alert(run_alert(principal.key_id, record.run_id or "", refused, gw.clock.wall()))
+            raise
+
+    def account(self, record: RequestRecord, requested_model: str) -> None:
+        if record.fallback == "static" or record.status == 0 or record.outcome == "replayed":
+            record.cost_micros = 0  # nothing was billed
+            return
+        model = self.gw.catalog.get(record.model_served or requested_model)
+        record.cost_micros = cost_micros(record.usage, model)
+
+    async def settle(self, holds: Holds, record: RequestRecord) -> None:
+        wall = self.gw.clock.wall()
+        reached = record.attempts > 0
+        for crossing in await holds.settle(record.usage, record.cost_micros, reached, wall):
+            self.gw.alert(crossing_alert(crossing, wall))
 
     async def count_tokens(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         principal = await self.authenticate(ex, record)
         raw = await ex.read_body(self.max_body)
-        record.model_requested = parse_messages_request(raw, count_tokens=True).model
+        record.model_requested = parse_messages_request(raw).model
         route_name = _route(ex)
         self.gw.route(route_name)
         record.route = route_name

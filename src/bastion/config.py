@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,9 +23,11 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.alerts.channels import AlertsConfig
+from bastion.secrets.references import check_secret_reference
+
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_SCHEMES = ("env", "file", "aws-sm", "gcp-sm", "vault")
 
 
 class ConfigError(ValueError):
@@ -152,9 +155,45 @@ class IdempotencyConfig(_Model):
     wait_s: float = Field(default=30.0, gt=0)
 
 
+class MaxTokensConfig(_Model):
+    """max_tokens per call type: never the model's ceiling unless the config says so."""
+
+    default: int = Field(default=1024, ge=1)
+    """Sent when the request has none."""
+    cap: int | Literal["model_max"] = 4096
+    """The most a request may ask for; `model_max` opts in to the model's own ceiling."""
+    over_cap: Literal["clamp", "refuse"] = "clamp"
+
+    @model_validator(mode="after")
+    def _default_within_cap(self) -> MaxTokensConfig:
+        if isinstance(self.cap, int) and self.default > self.cap:
+            raise ValueError(f"default {self.default} is above cap {self.cap}")
+        if isinstance(self.cap, int) and self.cap < 1:
+            raise ValueError("cap must be at least 1")
+        return self
+
+
+class CachingConfig(_Model):
+    """Automatic prompt caching of long system prompts and tool definitions."""
+
+    enabled: bool = True
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+class AgentRunConfig(_Model):
+    """Limits per agent run (requests carrying x-bastion-run): the runaway-agent guard."""
+
+    max_requests: int | None = Field(default=100, ge=1)
+    max_spend_usd: Decimal | None = Field(default=Decimal(20), gt=0)
+    max_duration_s: float | None = Field(default=3600.0, gt=0)
+
+
 class RouteConfig(_Model):
     """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
 
+    max_tokens: MaxTokensConfig = Field(default_factory=MaxTokensConfig)
+    caching: CachingConfig = Field(default_factory=CachingConfig)
+    agent_run: AgentRunConfig = Field(default_factory=AgentRunConfig)
     retries: RetryConfig = Field(default_factory=RetryConfig)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     fallbacks: list[FallbackStep] = Field(default_factory=list)
@@ -171,6 +210,39 @@ class RouteConfig(_Model):
     @property
     def static(self) -> StaticResponse | None:
         return self.fallbacks[-1].static if self.fallbacks else None
+
+
+class RateLimitConfig(_Model):
+    """Per-minute allowances (GCRA); None is unlimited."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    input_tokens_per_minute: int | None = Field(default=None, ge=1)
+    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+    concurrent: int | None = Field(default=None, ge=1)
+
+
+class RateLimitsConfig(_Model):
+    key: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each Bastion key."""
+    user: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each end user (x-bastion-user or metadata.user_id)."""
+
+
+class BudgetConfig(_Model):
+    """A spend cap. Without `name`, a key/user/team budget applies to each one separately."""
+
+    scope: Literal["environment", "key", "user", "team"]
+    name: str | None = None
+    limit_usd: Decimal = Field(gt=0)
+    period: Literal["day", "month"] = "month"
+    alert_at: tuple[float, ...] = (0.5, 0.8, 1.0)
+
+    @field_validator("alert_at")
+    @classmethod
+    def _fractions(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or any(not 0 < v <= 1 for v in values):
+            raise ValueError("alert thresholds are fractions in (0, 1], e.g. [0.5, 0.8, 1.0]")
+        return tuple(sorted(values))
 
 
 class BreakerConfig(_Model):
@@ -207,6 +279,9 @@ class BastionConfig(_Model):
     """Call types; `default` serves requests without x-bastion-route (added when not given)."""
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("environments", "routes")
     @classmethod
@@ -220,6 +295,11 @@ class BastionConfig(_Model):
     def _references(self) -> BastionConfig:
         if "default" not in self.routes:
             self.routes["default"] = RouteConfig()
+        for index, budget in enumerate(self.budgets):
+            if budget.scope == "environment" and budget.name not in self.environments:
+                raise ValueError(
+                    f"budgets.{index}.name: an environment budget names one of the environments"
+                )
         for route_name, route in self.routes.items():
             for index, step in enumerate(route.fallbacks):
                 if step.environment is not None and step.environment not in self.environments:
@@ -228,16 +308,6 @@ class BastionConfig(_Model):
                         f"{step.environment!r} is not one of the environments"
                     )
         return self
-
-
-def check_secret_reference(ref: str) -> str:
-    scheme, sep, rest = ref.partition(":")
-    if not sep or scheme not in SECRET_SCHEMES or not rest:
-        raise ValueError(
-            "must be a secret reference such as env:NAME or file:PATH "
-            f"(schemes: {', '.join(SECRET_SCHEMES)}), never the secret itself"
-        )
-    return ref
 
 
 def expand_vars(text: str, environ: Mapping[str, str]) -> str:

@@ -68,3 +68,8 @@ class RequestRecord:
     """Upstream calls made for this request, retries and fallbacks included."""
     fallback: str | None = None
     """What answered when it was not the primary target: model:…, environment:…, static."""
+    team: str | None = None
+    run_id: str | None = None
+    """The agent run (x-bastion-run) this request belongs to."""
+    max_tokens_action: str | None = None
+    """What the route's max_tokens policy did: defaulted, clamped, or nothing."""

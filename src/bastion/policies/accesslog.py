@@ -52,6 +52,9 @@ def record_json(r: RequestRecord) -> bytes:
             "outcome": r.outcome,
             "attempts": r.attempts,
             "fallback": r.fallback,
+            "team": r.team,
+            "run_id": r.run_id,
+            "max_tokens_action": r.max_tokens_action,
         }
     )
 

@@ -67,14 +67,17 @@ CREATE TABLE IF NOT EXISTS requests (
     error_type TEXT,
     outcome TEXT NOT NULL,
     attempts INTEGER NOT NULL,
-    fallback TEXT
+    fallback TEXT,
+    team TEXT,
+    run_id TEXT,
+    max_tokens_action TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
 KEY_COLUMNS = "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team"
-INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 26) + ")"
+INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 29) + ")"
 
 
 SPEND_GROUPS = {
@@ -83,6 +86,7 @@ SPEND_GROUPS = {
     "model": "model_served",
     "route": "route",
     "environment": "environment",
+    "team": "team",
 }
 
 
@@ -98,7 +102,13 @@ class SpendRow:
 
 
 ADDED_COLUMNS = {
-    "requests": {"attempts": "INTEGER NOT NULL DEFAULT 0", "fallback": "TEXT"},
+    "requests": {
+        "attempts": "INTEGER NOT NULL DEFAULT 0",
+        "fallback": "TEXT",
+        "team": "TEXT",
+        "run_id": "TEXT",
+        "max_tokens_action": "TEXT",
+    },
     "api_keys": {"team": "TEXT NOT NULL DEFAULT ''"},
 }
 """Columns added since the first schema: older files get them on open."""
@@ -119,7 +129,8 @@ def record_row(r: RequestRecord) -> tuple[object, ...]:
         r.end_user, r.model_requested, r.model_served, int(r.stream), r.status, r.stop_reason,
         u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_5m_tokens,
         u.cache_write_1h_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
-        r.upstream_request_id, r.error_type, r.outcome, r.attempts, r.fallback,
+        r.upstream_request_id, r.error_type, r.outcome, r.attempts, r.fallback, r.team,
+        r.run_id, r.max_tokens_action,
     )  # fmt: skip
 
 
