@@ -6,20 +6,33 @@ Read `messages()` to see the whole pipeline of a Messages call. Steps that later
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import orjson
 
+from bastion import guardrails, idempotent
+from bastion.admin import AdminAPI
+from bastion.alerts.budget import crossing_alert, run_alert
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
-from bastion.errors import BastionError, MethodNotAllowed, NotFound
-from bastion.gateway import Environment, Gateway
+from bastion.config import RouteConfig, TimeoutConfig
+from bastion.dispatch import Dispatch
+from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
+from bastion.gateway import Gateway
+from bastion.guardrails import Holds
+from bastion.policies.agentguard import AgentRunLimited
+from bastion.policies.control import effective_model
+from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
+from bastion.policies.timeouts import TimeoutPolicy
 from bastion.policies.validate import parse_messages_request
+from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
-from bastion.relay import relay
+from bastion.relay import RelayContext, relay_json
+from bastion.shaping import Shaped, shape
 from bastion.types import Principal, RequestRecord
-from bastion.upstream import upstream_headers
+from bastion.upstream import Timeouts, client_headers, header_value, upstream_headers
 
 log = logging.getLogger("bastion")
 
@@ -34,6 +47,7 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self.max_body = gateway.config.server.max_body_bytes
+        self.admin = AdminAPI(gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -58,7 +72,10 @@ class GatewayApp:
             scope, receive, send, correlation_id(header(scope["headers"], b"x-request-id"))
         )
         if not ex.path.startswith("/v1/"):
-            await self.operational(ex)
+            try:
+                await self.operational(ex)
+            except BastionError as err:
+                await ex.respond_error(err)
             return
         record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, ex.path)
         try:
@@ -100,32 +117,80 @@ class GatewayApp:
 
     async def messages(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         """POST /v1/messages, the whole pipeline in order."""
+        gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
-        record.route = _route(ex)  # 4. call type (route policies come with budgets)
-        env = self.gw.environment(principal.environment)  # the environment's upstream and key
-        await self.forward(
-            ex, env, raw, record, t0, message=True
-        )  # 12-13. upstream call, stream or return
-        model = self.gw.catalog.get(record.model_served or request.model)  # 15. account
+        route_name = _route(ex)
+        route = gw.route(route_name)  # 4. the call type's policy (known names only)
+        record.route = route_name
+        gw.environment(principal.environment)  # the key's environment is usable
+        model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
+        shaped = shape(request, raw, route_name, route, model)  # 8. max_tokens; 10. caching
+        record.max_tokens_action = shaped.max_tokens_action
+        claimed = await idempotent.claim(gw, ex, principal.key_id, route.idempotency, raw)
+        if isinstance(claimed, StoredResponse):  # 9. a repeated idempotency key: replay
+            await idempotent.replay(ex, claimed, record)
+            return
+        sent: list[bytes] = []
+        timeouts = timeout_policy(route.timeouts, request.stream)
+        ctx = RelayContext(ex, record, gw.clock, t0, timeouts, sent if claimed else None)
+        holds: Holds | None = None
+        try:
+            holds = await self.admit(ex, principal, route_name, route, shaped, model, record)
+            await Dispatch(  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
+                gw, ctx, route_name, route, shaped.request, shaped.raw, principal.environment
+            ).run()
+        finally:
+            self.account(record, request.model)  # 15. cost, then settle what was held
+            if holds is not None:
+                await self.settle(holds, record)
+            if claimed:
+                await idempotent.finish(gw, claimed, ex, record, sent)
+
+    async def admit(
+        self, ex: Exchange, principal: Principal, route_name: str, route: RouteConfig,
+        shaped: Shaped, model: ModelInfo | None, record: RequestRecord,
+    ) -> Holds:  # fmt: skip
+        """6-8. rate limits, budgets, agent-run guard; a stopped agent run raises an alert."""
+        gw = self.gw
+        try:
+            return await guardrails.admit(
+                gw.config, gw.limiter, gw.ledger, gw.guard, ex, principal, route_name, route,
+                shaped.request, shaped.raw, model, record, gw.clock.wall(),
+            )  # fmt: skip
+        except AgentRunLimited as refused:
+            gw.alert(run_alert(principal.key_id, record.run_id or "", refused, gw.clock.wall()))
+            raise
+
+    def account(self, record: RequestRecord, requested_model: str) -> None:
+        if record.fallback == "static" or record.status == 0 or record.outcome == "replayed":
+            record.cost_micros = 0  # nothing was billed
+            return
+        model = self.gw.catalog.get(record.model_served or requested_model)
         record.cost_micros = cost_micros(record.usage, model)
+
+    async def settle(self, holds: Holds, record: RequestRecord) -> None:
+        wall = self.gw.clock.wall()
+        reached = record.attempts > 0
+        for crossing in await holds.settle(record.usage, record.cost_micros, reached, wall):
+            self.gw.alert(crossing_alert(crossing, wall))
 
     async def count_tokens(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         principal = await self.authenticate(ex, record)
         raw = await ex.read_body(self.max_body)
-        record.model_requested = parse_messages_request(raw, count_tokens=True).model
-        record.route = _route(ex)
-        env = self.gw.environment(principal.environment)
-        await self.forward(ex, env, raw, record, t0, message=False)
+        record.model_requested = parse_messages_request(raw).model
+        route_name = _route(ex)
+        self.gw.route(route_name)
+        record.route = route_name
+        await self.forward(ex, principal, raw, record, t0)
         record.cost_micros = 0  # token counting is free
 
     async def models(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         principal = await self.authenticate(ex, record)
-        env = self.gw.environment(principal.environment)
-        await self.forward(ex, env, None, record, t0, message=False)
+        await self.forward(ex, principal, None, record, t0)
         record.cost_micros = 0
 
     async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
@@ -135,27 +200,39 @@ class GatewayApp:
         return principal
 
     async def forward(
-        self,
-        ex: Exchange,
-        env: Environment,
-        body: bytes | None,
-        record: RequestRecord,
+        self, ex: Exchange, principal: Principal, body: bytes | None, record: RequestRecord,
         t0: float,
-        *,
-        message: bool,
-    ) -> None:
+    ) -> None:  # fmt: skip
+        """One plain call for the free endpoints (count_tokens, models), default-route timeouts."""
+        env = self.gw.environment(principal.environment)
         assert env.key is not None  # Gateway.environment() refuses environments without a key
         url = env.base_url + ex.path
         if ex.query:
             url += "?" + ex.query.decode("latin-1")
         headers = upstream_headers(ex.headers, env.key.reveal())
-        reply = await self.gw.transport.request(ex.method, url, headers, body, env.timeouts)
-        await relay(ex, reply, record, self.gw.clock, t0, message=message)
+        limits = self.gw.config.routes["default"].timeouts
+        record.attempts = 1
+        try:
+            async with asyncio.timeout(limits.first_byte_s + limits.idle_s):
+                reply = await self.gw.transport.request(
+                    ex.method, url, headers, body, Timeouts(limits.connect_s)
+                )
+                answer = await reply.read()
+        except TimeoutError:
+            raise UpstreamTimeout("upstream did not answer in time") from None
+        record.upstream_request_id = header_value(reply.headers, b"request-id")
+        ctx = RelayContext(ex, record, self.gw.clock, t0, timeout_policy(limits, False))
+        await relay_json(ctx, reply.status, client_headers(reply.headers), answer, message=False)
 
     async def operational(self, ex: Exchange) -> None:
-        """Health endpoints; not API traffic, so not recorded."""
+        """Health, metrics and admin endpoints; not API traffic, so not in the request log."""
         if ex.path == "/healthz":
             await ex.respond(200, [JSON], b'{"status":"ok"}')
+        elif ex.path == "/metrics":
+            headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+            await ex.respond(200, headers, self.gw.metrics.render())
+        elif ex.path.startswith("/admin/"):
+            await self.admin.handle(ex)
         elif ex.path == "/readyz":
             problems = await self.gw.readiness()
             body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}
@@ -182,3 +259,13 @@ def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
 
 def _route(ex: Exchange) -> str:
     return _text(ex, b"x-bastion-route") or "default"
+
+
+def timeout_policy(config: TimeoutConfig, stream: bool) -> TimeoutPolicy:
+    """A route's timeouts for one request: streams get the longer total."""
+    return TimeoutPolicy(
+        connect_s=config.connect_s,
+        first_byte_s=config.first_byte_s,
+        idle_s=config.idle_s,
+        total_s=config.stream_total_s if stream else config.total_s,
+    )

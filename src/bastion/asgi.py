@@ -44,7 +44,19 @@ def header(headers: Headers, name: bytes) -> bytes | None:
 class Exchange:
     """One HTTP request/response over ASGI, with the few operations the gateway needs."""
 
-    __slots__ = ("headers", "method", "path", "query", "receive", "request_id", "send", "started")
+    __slots__ = (
+        "extra_headers",
+        "headers",
+        "method",
+        "path",
+        "query",
+        "receive",
+        "request_id",
+        "send",
+        "sent_headers",
+        "sent_status",
+        "started",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         self.method: str = scope["method"]
@@ -55,6 +67,10 @@ class Exchange:
         self.send = send
         self.request_id = request_id
         self.started = False
+        self.extra_headers: Headers = []
+        """Headers every response of this exchange carries (set by policies along the way)."""
+        self.sent_status = 0
+        self.sent_headers: Headers = []
 
     async def read_body(self, limit: int) -> bytes:
         """The whole body, refusing with 413 as soon as it passes `limit` (never read whole)."""
@@ -83,7 +99,9 @@ class Exchange:
 
     async def start(self, status: int, headers: Headers) -> None:
         self.started = True
+        headers.extend(self.extra_headers)
         headers.append((b"x-request-id", self.request_id.encode()))
+        self.sent_status, self.sent_headers = status, headers
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def respond(self, status: int, headers: Headers, body: bytes) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from bastion.errors import UpstreamTimeout, UpstreamUnavailable
+from bastion.errors import UpstreamUnavailable
 from bastion.upstream import Headers, Reply, Timeouts, UpstreamStreamError
 
 Scope = MutableMapping[str, Any]
@@ -95,10 +95,10 @@ class ASGITransport:
 
         task = asyncio.create_task(run())
         try:
-            status, response_headers = await asyncio.wait_for(started, timeouts.read_s)
-        except TimeoutError:
+            status, response_headers = await started
+        except asyncio.CancelledError:
             task.cancel()
-            raise UpstreamTimeout("upstream did not answer in time") from None
+            raise
         return _ASGIReply(status, response_headers, queue, task)
 
     async def aclose(self) -> None:

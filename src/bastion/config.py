@@ -9,14 +9,25 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bastion.alerts.channels import AlertsConfig
+from bastion.secrets.references import check_secret_reference
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_SCHEMES = ("env", "file", "aws-sm", "gcp-sm", "vault")
 
 
 class ConfigError(ValueError):
@@ -74,9 +85,6 @@ class UpstreamConfig(_Model):
     base_url: str = "https://api.anthropic.com"
     api_key: str
     """Secret reference for the upstream key: env:NAME or file:PATH (secret managers later)."""
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=600.0, gt=0)
-    """Longest wait for the next bytes; the API's own clients use 600 s."""
 
     @field_validator("base_url")
     @classmethod
@@ -95,6 +103,170 @@ class EnvironmentConfig(_Model):
     upstream: UpstreamConfig
 
 
+class RetryConfig(_Model):
+    """Retries on 429, 529, 500/502/503/504 and connection errors, never on other 4xx."""
+
+    attempts: int = Field(default=4, ge=1, le=6)
+    """Every upstream call counts, the first included; up to 6 on latency-tolerant routes."""
+    base_s: float = Field(default=0.5, gt=0)
+    cap_s: float = Field(default=8.0, gt=0)
+    retry_after_cap_s: float = Field(default=30.0, ge=0)
+    """An upstream retry-after longer than this is not waited for: Bastion gives up at once."""
+
+
+class TimeoutConfig(_Model):
+    connect_s: float = Field(default=10.0, gt=0)
+    first_byte_s: float = Field(default=60.0, gt=0)
+    """From the request sent to the response headers."""
+    idle_s: float = Field(default=60.0, gt=0)
+    """Longest gap between two chunks of a response body or stream."""
+    total_s: float = Field(default=120.0, gt=0)
+    """The whole exchange of a non-streaming request: attempts, waits and fallbacks together."""
+    stream_total_s: float = Field(default=600.0, gt=0)
+    """The same for a streaming request (long generations stream; idle_s still catches hangs)."""
+
+
+class StaticResponse(_Model):
+    text: str = "The assistant is unavailable right now. Please try again in a few minutes."
+
+
+class FallbackStep(_Model):
+    """One step of a route's fallback chain: exactly one of model, environment or static."""
+
+    model: str | None = None
+    """Call this model instead (same environment)."""
+    environment: str | None = None
+    """Call the same model through another environment's upstream."""
+    static: StaticResponse | None = None
+    """Answer with this canned Messages response (zero usage, zero cost): always last."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FallbackStep:
+        given = [n for n in ("model", "environment", "static") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of model, environment or static")
+        return self
+
+
+class IdempotencyConfig(_Model):
+    retention_s: float = Field(default=86_400.0, gt=0)
+    on_duplicate: Literal["reject", "wait"] = "reject"
+    """A duplicate that arrives while the first is in flight: 409 at once, or wait for it."""
+    wait_s: float = Field(default=30.0, gt=0)
+
+
+class MaxTokensConfig(_Model):
+    """max_tokens per call type: never the model's ceiling unless the config says so."""
+
+    default: int = Field(default=1024, ge=1)
+    """Sent when the request has none."""
+    cap: int | Literal["model_max"] = 4096
+    """The most a request may ask for; `model_max` opts in to the model's own ceiling."""
+    over_cap: Literal["clamp", "refuse"] = "clamp"
+
+    @model_validator(mode="after")
+    def _default_within_cap(self) -> MaxTokensConfig:
+        if isinstance(self.cap, int) and self.default > self.cap:
+            raise ValueError(f"default {self.default} is above cap {self.cap}")
+        if isinstance(self.cap, int) and self.cap < 1:
+            raise ValueError("cap must be at least 1")
+        return self
+
+
+class CachingConfig(_Model):
+    """Automatic prompt caching of long system prompts and tool definitions."""
+
+    enabled: bool = True
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+class AgentRunConfig(_Model):
+    """Limits per agent run (requests carrying x-bastion-run): the runaway-agent guard."""
+
+    max_requests: int | None = Field(default=100, ge=1)
+    max_spend_usd: Decimal | None = Field(default=Decimal(20), gt=0)
+    max_duration_s: float | None = Field(default=3600.0, gt=0)
+
+
+class RouteConfig(_Model):
+    """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
+
+    max_tokens: MaxTokensConfig = Field(default_factory=MaxTokensConfig)
+    caching: CachingConfig = Field(default_factory=CachingConfig)
+    agent_run: AgentRunConfig = Field(default_factory=AgentRunConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    fallbacks: list[FallbackStep] = Field(default_factory=list)
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _static_last(cls, steps: list[FallbackStep]) -> list[FallbackStep]:
+        for step in steps[:-1]:
+            if step.static is not None:
+                raise ValueError("a static response ends the chain: it must be the last step")
+        return steps
+
+    @property
+    def static(self) -> StaticResponse | None:
+        return self.fallbacks[-1].static if self.fallbacks else None
+
+
+class RateLimitConfig(_Model):
+    """Per-minute allowances (GCRA); None is unlimited."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    input_tokens_per_minute: int | None = Field(default=None, ge=1)
+    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+    concurrent: int | None = Field(default=None, ge=1)
+
+
+class RateLimitsConfig(_Model):
+    key: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each Bastion key."""
+    user: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each end user (x-bastion-user or metadata.user_id)."""
+
+
+class BudgetConfig(_Model):
+    """A spend cap. Without `name`, a key/user/team budget applies to each one separately."""
+
+    scope: Literal["environment", "key", "user", "team"]
+    name: str | None = None
+    limit_usd: Decimal = Field(gt=0)
+    period: Literal["day", "month"] = "month"
+    alert_at: tuple[float, ...] = (0.5, 0.8, 1.0)
+
+    @field_validator("alert_at")
+    @classmethod
+    def _fractions(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if not values or any(not 0 < v <= 1 for v in values):
+            raise ValueError("alert thresholds are fractions in (0, 1], e.g. [0.5, 0.8, 1.0]")
+        return tuple(sorted(values))
+
+
+class BreakerConfig(_Model):
+    """One circuit breaker per upstream environment and model."""
+
+    failure_rate: float = Field(default=0.10, gt=0, lt=1)
+    """Opens when the share of failed calls in the window is above this."""
+    window_s: int = Field(default=60, ge=1, le=3600)
+    min_requests: int = Field(default=20, ge=1)
+    open_s: float = Field(default=30.0, gt=0)
+    probe_timeout_s: float | None = Field(default=None, gt=0)
+    """A half-open probe that has not reported after this long frees its slot (default open_s)."""
+
+
+class AdminConfig(_Model):
+    key: str | None = None
+    """Secret reference for the admin key of /admin; the admin API is off without one."""
+
+    @field_validator("key")
+    @classmethod
+    def _is_reference(cls, ref: str | None) -> str | None:
+        return None if ref is None else check_secret_reference(ref)
+
+
 class BastionConfig(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -103,24 +275,39 @@ class BastionConfig(_Model):
     catalog_path: str | None = None
     """A model catalog file to use instead of the packaged one (same schema)."""
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
+    routes: dict[str, RouteConfig] = Field(default_factory=lambda: {"default": RouteConfig()})
+    """Call types; `default` serves requests without x-bastion-route (added when not given)."""
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
-    @field_validator("environments")
+    @field_validator("environments", "routes")
     @classmethod
-    def _names(cls, envs: dict[str, EnvironmentConfig]) -> dict[str, EnvironmentConfig]:
-        for name in envs:
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", name):
-                raise ValueError(f"environment name {name!r}: use a-z, 0-9, '-' or '_'")
-        return envs
+    def _names(cls, named: dict[str, Any]) -> dict[str, Any]:
+        for name in named:
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
+        return named
 
-
-def check_secret_reference(ref: str) -> str:
-    scheme, sep, rest = ref.partition(":")
-    if not sep or scheme not in SECRET_SCHEMES or not rest:
-        raise ValueError(
-            "must be a secret reference such as env:NAME or file:PATH "
-            f"(schemes: {', '.join(SECRET_SCHEMES)}), never the secret itself"
-        )
-    return ref
+    @model_validator(mode="after")
+    def _references(self) -> BastionConfig:
+        if "default" not in self.routes:
+            self.routes["default"] = RouteConfig()
+        for index, budget in enumerate(self.budgets):
+            if budget.scope == "environment" and budget.name not in self.environments:
+                raise ValueError(
+                    f"budgets.{index}.name: an environment budget names one of the environments"
+                )
+        for route_name, route in self.routes.items():
+            for index, step in enumerate(route.fallbacks):
+                if step.environment is not None and step.environment not in self.environments:
+                    raise ValueError(
+                        f"routes.{route_name}.fallbacks.{index}.environment: "
+                        f"{step.environment!r} is not one of the environments"
+                    )
+        return self
 
 
 def expand_vars(text: str, environ: Mapping[str, str]) -> str:

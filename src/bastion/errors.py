@@ -17,11 +17,15 @@ class BastionError(Exception):
     reason: str = "internal"
     should_retry: bool | None = None
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str | None = None, should_retry: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
+        if should_retry is not None:
+            self.should_retry = should_retry
 
     def body(self, request_id: str) -> bytes:
         return error_body(self.error_type, self.message, request_id)
@@ -98,3 +102,12 @@ class NotReady(BastionError):
     status = 503
     error_type = "api_error"
     reason = "not_ready"
+
+
+class BreakerOpen(BastionError):
+    """Every target of the route is cut off by its circuit breaker and there is no static answer."""
+
+    status = 503
+    error_type = "overloaded_error"
+    reason = "breaker"
+    should_retry = False

@@ -12,17 +12,27 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from bastion.alerts import Alert, AlertDelivery, Outbox
+from bastion.alerts.rollover import resolves_due
 from bastion.clock import Clock
-from bastion.config import BastionConfig, process_environment
-from bastion.errors import NotReady, PermissionDenied
+from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
+from bastion.errors import InvalidRequest, NotReady, PermissionDenied
+from bastion.events import emit
+from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
+from bastion.policies.agentguard import AgentRunGuard
 from bastion.policies.auth import Authenticator
+from bastion.policies.breaker import BreakerKey, BreakerPolicy, BreakerRegistry, BreakerState
+from bastion.policies.budget import BudgetLedger, period_key, period_start
+from bastion.policies.control import ControlState
+from bastion.policies.idempotency import MemoryIdempotencyStore
+from bastion.policies.ratelimit import RateLimiter
 from bastion.pricing.catalog import Catalog, load_catalog
 from bastion.secrets import SecretError, SecretValue, resolve_secret
 from bastion.stores.sqlite import SQLiteStore
-from bastion.upstream import AiohttpTransport, Timeouts, Transport
+from bastion.upstream import AiohttpTransport, Transport
 
 
 @dataclass(slots=True)
@@ -32,7 +42,6 @@ class Environment:
     name: str
     base_url: str
     key_ref: str
-    timeouts: Timeouts
     key: SecretValue | None = None
     key_error: str | None = None
 
@@ -54,7 +63,71 @@ class Gateway:
     environments: dict[str, Environment]
     clock: Clock
     environ: Mapping[str, str]
+    breakers: BreakerRegistry
+    metrics: Metrics
+    limiter: RateLimiter
+    ledger: BudgetLedger
+    guard: AgentRunGuard
+    alerts: AlertDelivery
+    idempotency: MemoryIdempotencyStore
+    control: ControlState = field(default_factory=ControlState)
+    control_version: int = -1
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _background: set[asyncio.Future[Any]] = field(default_factory=set)
+
+    def alert(self, alert: Alert) -> None:
+        """Queue an alert for delivery; the outbox write happens off the request path."""
+        future = asyncio.ensure_future(asyncio.to_thread(self.alerts.enqueue, alert))
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    async def seed_budgets(self) -> None:
+        """Load this period's spend per budget from the request log, so a restart forgets none.
+
+        Thresholds already alerted on are not loaded: a crossing seen again is enqueued again
+        and the outbox, which keeps one row per alert, drops the duplicate.
+        """
+        now = self.clock.wall()
+        for config in self.config.budgets:
+            since = period_start(config.period, now)
+            rows = await asyncio.to_thread(self.store.spend, config.scope, since)
+            for row in rows:
+                if row.group is None or (config.name is not None and row.group != config.name):
+                    continue
+                name = f"{config.scope}:{row.group}:{config.period}"
+                await self.ledger.seed(name, period_key(config.period, now), row.cost_micros, set())
+
+    async def resolve_finished_periods(self, poll_s: float = 60.0) -> None:
+        while True:
+            rows = await asyncio.to_thread(self.alerts.outbox.rows)
+            for alert in resolves_due(rows, self.clock.wall()):
+                await asyncio.to_thread(self.alerts.enqueue, alert)
+            await asyncio.sleep(poll_s)
+
+    def route(self, name: str) -> RouteConfig:
+        route = self.config.routes.get(name)
+        if route is None:
+            known = ", ".join(sorted(self.config.routes))
+            raise InvalidRequest(f"x-bastion-route: unknown route {name!r} (routes: {known})")
+        return route
+
+    def refresh_control(self) -> bool:
+        """Load the operator overrides when their version moved; True when they did."""
+        version, state = self.store.control()
+        if version == self.control_version:
+            return False
+        self.control, self.control_version = ControlState.from_json(state), version
+        return True
+
+    def refresh(self) -> None:
+        """Pick up key changes and operator overrides made by other processes."""
+        self.auth.refresh()
+        self.refresh_control()
+
+    async def watch(self, poll_s: float) -> None:
+        while True:
+            await asyncio.sleep(poll_s)
+            await asyncio.to_thread(self.refresh)
 
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
@@ -66,9 +139,15 @@ class Gateway:
 
     async def start(self) -> None:
         self.writer.start()
-        self.auth.refresh()
+        self.refresh()
+        await self.seed_budgets()
         poll = self.config.keys.revocation_poll_s
-        self._tasks.append(asyncio.create_task(self.auth.watch(poll), name="bastion-key-watch"))
+        self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
+        if self.alerts.channels:
+            self._tasks.append(asyncio.create_task(self.alerts.run(1.0), name="bastion-alerts"))
+            self._tasks.append(
+                asyncio.create_task(self.resolve_finished_periods(), name="bastion-resolve")
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -77,6 +156,10 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.alerts.aclose()
+        self.alerts.outbox.close()
         await self.transport.aclose()
         self.writer.stop()
         self.store.close()
@@ -115,14 +198,13 @@ def build_gateway(
     auth = Authenticator(store, server_secret(config, environ), clock.wall, config.keys.cache_size)
     if log_stream is None and config.log.stdout:
         log_stream = sys.stdout.buffer
-    writer = RecordWriter(store, config.log.flush_interval_s, config.log.max_batch, log_stream)
+    metrics = Metrics()
+    writer = RecordWriter(
+        store, config.log.flush_interval_s, config.log.max_batch, log_stream,
+        observers=[metrics.observe],
+    )  # fmt: skip
     environments = {
-        name: Environment(
-            name,
-            env.upstream.base_url,
-            env.upstream.api_key,
-            Timeouts(env.upstream.connect_timeout_s, env.upstream.read_timeout_s),
-        )
+        name: Environment(name, env.upstream.base_url, env.upstream.api_key)
         for name, env in config.environments.items()
     }
     for env in environments.values():
@@ -138,4 +220,32 @@ def build_gateway(
         environments=environments,
         clock=clock,
         environ=environ,
+        breakers=BreakerRegistry(
+            breaker_policy(config.breaker),
+            clock.monotonic,
+            listeners=[metrics.on_transition, report_transition],
+        ),
+        metrics=metrics,
+        idempotency=MemoryIdempotencyStore(),
+        limiter=RateLimiter(clock.monotonic, wall=clock.wall),
+        ledger=BudgetLedger(),
+        guard=AgentRunGuard(clock.monotonic),
+        alerts=AlertDelivery(
+            Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
+        ),
+    )
+
+
+def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:
+    environment, model = key
+    emit("breaker_transition", environment=environment, model=model, old=old.value, new=new.value)
+
+
+def breaker_policy(config: BreakerConfig) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_rate=config.failure_rate,
+        window_s=config.window_s,
+        min_requests=config.min_requests,
+        open_s=config.open_s,
+        probe_timeout_s=config.probe_timeout_s,
     )

@@ -2,26 +2,64 @@
 
 Streams are never buffered: each chunk goes out as soon as it arrives, cut only at the last
 complete event so that a connection that breaks mid-event never leaves the client a half
-frame, and a clean `error` event can follow. Usage is read as the bytes pass.
+frame, and a clean `error` event can follow. Usage is read as the bytes pass. The idle and
+total timeouts are enforced chunk by chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+from enum import Enum
 
 import orjson
 
-from bastion.asgi import Exchange, Receive
+from bastion.asgi import Exchange, Headers, Receive
 from bastion.clock import Clock
 from bastion.errors import UpstreamUnavailable
+from bastion.policies.timeouts import Phase, TimeoutPolicy, describe_timeout, time_left
 from bastion.streaming.sse import complete_frames_end
 from bastion.streaming.usage import StreamObserver, observe_message
 from bastion.types import RequestRecord
-from bastion.upstream import Reply, UpstreamStreamError, client_headers, header_value
+from bastion.upstream import Reply, UpstreamStreamError
 
 MAX_HELD_BYTES = 64 * 1024
 """The most of one unfinished event the relay holds back; past it, bytes go out as they are."""
+
+
+class StreamEnd(Enum):
+    COMPLETE = "complete"
+    UPSTREAM_ERROR_EVENT = "upstream_error_event"
+    BROKE = "broke"
+    TIMED_OUT = "timed_out"
+    CLIENT_GONE = "client_gone"
+
+    @property
+    def upstream_failed(self) -> bool:
+        """Whether this end says the upstream is unhealthy (for the circuit breaker)."""
+        return self in (StreamEnd.UPSTREAM_ERROR_EVENT, StreamEnd.BROKE, StreamEnd.TIMED_OUT)
+
+
+@dataclass(slots=True)
+class RelayContext:
+    """One client exchange being answered, with its clock, timeouts and record."""
+
+    ex: Exchange
+    record: RequestRecord
+    clock: Clock
+    t0: float
+    timeouts: TimeoutPolicy
+    capture: list[bytes] | None = None
+    """When set, every body byte sent to the client is kept here too (idempotent replay)."""
+
+    def body_time_left(self, last_byte_at: float) -> tuple[float, str]:
+        return time_left(self.timeouts, Phase.BODY, self.t0, last_byte_at, self.clock.monotonic())
+
+    async def send(self, data: bytes, more: bool) -> None:
+        if self.capture is not None and data:
+            self.capture.append(data)
+        await self.ex.send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 def sse_error_frame(error_type: str, message: str, request_id: str) -> bytes:
@@ -46,43 +84,36 @@ def error_type_of(body: bytes) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-async def relay(
-    ex: Exchange, reply: Reply, record: RequestRecord, clock: Clock, t0: float, *, message: bool
+async def relay_json(
+    ctx: RelayContext, status: int, headers: Headers, body: bytes, *, message: bool
 ) -> None:
-    """Answer the client with `reply`; `message` says a 2xx body is a Messages API Message."""
-    record.status = reply.status
-    record.upstream_request_id = header_value(reply.headers, b"request-id")
-    headers = client_headers(reply.headers)
-    content_type = header_value(reply.headers, b"content-type") or ""
-    if content_type.startswith("text/event-stream"):
-        await relay_stream(ex, reply, headers, record, clock, t0)
-        return
-    body = await reply.read()
-    if reply.status < 300 and message:
+    """Answer with a whole body; `message` says a 2xx body must be a Messages API Message."""
+    record = ctx.record
+    record.status = status
+    if status < 300 and message:
         summary = observe_message(body)
         if summary.error_type is not None or summary.model is None:
             raise UpstreamUnavailable("upstream answered with a malformed Messages response body")
         record.model_served = summary.model
         record.stop_reason = summary.stop_reason
         record.usage = summary.usage
-    elif reply.status >= 300:
+    elif status >= 300:
         record.error_type = error_type_of(body)
         record.outcome = "upstream_error"
-    await ex.respond(reply.status, headers, body)
+    if ctx.capture is not None:
+        ctx.capture.append(body)
+    await ctx.ex.respond(status, headers, body)
 
 
-async def relay_stream(
-    ex: Exchange,
-    reply: Reply,
-    headers: list[tuple[bytes, bytes]],
-    record: RequestRecord,
-    clock: Clock,
-    t0: float,
-) -> None:
+async def relay_stream(ctx: RelayContext, reply: Reply, headers: Headers) -> StreamEnd:
+    """Pass an SSE stream through as it arrives; how it ended decides the breaker's verdict."""
     observer = StreamObserver()
-    await ex.start(reply.status, headers)
-    pump = asyncio.ensure_future(_pump(ex, reply, observer, clock))
-    gone = asyncio.ensure_future(_wait_for_disconnect(ex.receive))
+    record = ctx.record
+    record.status = reply.status
+    await ctx.ex.start(reply.status, headers)
+    pump = asyncio.ensure_future(_pump(ctx, reply, observer))
+    gone = asyncio.ensure_future(_wait_for_disconnect(ctx.ex.receive))
+    end = StreamEnd.CLIENT_GONE
     try:
         await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -94,50 +125,80 @@ async def relay_stream(
         with contextlib.suppress(asyncio.CancelledError):
             await gone
         with contextlib.suppress(asyncio.CancelledError):
-            broke = await pump
-            if broke is not None:
-                record.outcome, record.error_type = "upstream_stream_error", "api_error"
-                await ex.send(_body(sse_error_frame("api_error", broke, ex.request_id), True))
-            elif not observer.saw_message_stop and observer.error_type is None:
-                record.outcome, record.error_type = "incomplete_stream", "api_error"
-                message = "upstream stream ended before message_stop"
-                await ex.send(_body(sse_error_frame("api_error", message, ex.request_id), True))
-            await ex.send(_body(b"", False))
-        record.model_served = observer.model
-        record.stop_reason = observer.stop_reason
-        record.usage = observer.usage
-        if observer.error_type is not None:
-            record.error_type = observer.error_type
-            if record.outcome == "ok":
-                record.outcome = "upstream_stream_error"
-        if observer.first_token_at is not None:
-            record.ttft_ms = (observer.first_token_at - t0) * 1000
+            end = await _finish(ctx, await pump, observer)
+        _account(ctx, observer)
+    return end
 
 
-async def _pump(ex: Exchange, reply: Reply, observer: StreamObserver, clock: Clock) -> str | None:
-    """Forward complete events as they arrive; the reason the upstream broke, or None."""
+async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
+                  observer: StreamObserver) -> StreamEnd:  # fmt: skip
+    """End the client's stream cleanly: an SSE error event when the upstream did not."""
+    record = ctx.record
+    end = StreamEnd.COMPLETE
+    if problem is not None:
+        end, message = problem
+        kind = "timeout_error" if end is StreamEnd.TIMED_OUT else "api_error"
+        record.outcome = "timeout" if end is StreamEnd.TIMED_OUT else "upstream_stream_error"
+        record.error_type = kind
+        await ctx.send(sse_error_frame(kind, message, ctx.ex.request_id), True)
+    elif observer.error_type is not None:
+        end = StreamEnd.UPSTREAM_ERROR_EVENT
+    elif not observer.saw_message_stop:
+        end = StreamEnd.BROKE
+        record.outcome, record.error_type = "incomplete_stream", "api_error"
+        message = "upstream stream ended before message_stop"
+        await ctx.send(sse_error_frame("api_error", message, ctx.ex.request_id), True)
+    await ctx.send(b"", False)
+    return end
+
+
+def _account(ctx: RelayContext, observer: StreamObserver) -> None:
+    record = ctx.record
+    record.model_served = observer.model
+    record.stop_reason = observer.stop_reason
+    record.usage = observer.usage
+    if observer.error_type is not None:
+        record.error_type = observer.error_type
+        if record.outcome == "ok":
+            record.outcome = "upstream_stream_error"
+    if observer.first_token_at is not None:
+        record.ttft_ms = (observer.first_token_at - ctx.t0) * 1000
+
+
+async def _pump(
+    ctx: RelayContext, reply: Reply, observer: StreamObserver
+) -> tuple[StreamEnd, str] | None:
+    """Forward complete events as they arrive; what went wrong upstream, or None."""
     held = b""
-    try:
-        async for received in reply.chunks():
-            observer.observe(received, clock.monotonic())
-            chunk = held + received if held else received
-            cut = complete_frames_end(chunk)
-            if not cut and len(chunk) > MAX_HELD_BYTES:
-                cut = len(chunk)  # no frame end in sight (bare-CR stream, giant event): pass it on
-            held = chunk[cut:]
-            if cut:
-                await ex.send(_body(chunk if not held else chunk[:cut], True))
-    except UpstreamStreamError as exc:
-        return f"upstream connection broke mid-stream: {exc}"
+    clock = ctx.clock
+    chunks = reply.chunks().__aiter__()
+    last_byte_at = clock.monotonic()
+    while True:
+        wait_s, limit = ctx.body_time_left(last_byte_at)
+        try:
+            async with asyncio.timeout(wait_s):
+                received = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            reply.close()
+            return StreamEnd.TIMED_OUT, describe_timeout(limit, ctx.timeouts)
+        except UpstreamStreamError as exc:
+            return StreamEnd.BROKE, f"upstream connection broke mid-stream: {exc}"
+        last_byte_at = clock.monotonic()
+        observer.observe(received, last_byte_at)
+        chunk = held + received if held else received
+        cut = complete_frames_end(chunk)
+        if not cut and len(chunk) > MAX_HELD_BYTES:
+            cut = len(chunk)  # no frame end in sight (bare-CR stream, giant event): pass it on
+        held = chunk[cut:]
+        if cut:
+            await ctx.send(chunk if not held else chunk[:cut], True)
     if held:
-        await ex.send(_body(held, True))
+        await ctx.send(held, True)
     return None
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-def _body(data: bytes, more: bool) -> dict[str, object]:
-    return {"type": "http.response.body", "body": data, "more_body": more}

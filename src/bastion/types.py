@@ -37,6 +37,7 @@ class Principal:
     environment: str
     owner: str
     name: str = ""
+    team: str = ""
 
 
 @dataclass(slots=True)
@@ -63,3 +64,12 @@ class RequestRecord:
     upstream_request_id: str | None = None
     error_type: str | None = None
     outcome: str = "ok"
+    attempts: int = 0
+    """Upstream calls made for this request, retries and fallbacks included."""
+    fallback: str | None = None
+    """What answered when it was not the primary target: model:…, environment:…, static."""
+    team: str | None = None
+    run_id: str | None = None
+    """The agent run (x-bastion-run) this request belongs to."""
+    max_tokens_action: str | None = None
+    """What the route's max_tokens policy did: defaulted, clamped, or nothing."""

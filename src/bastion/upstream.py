@@ -35,8 +35,9 @@ class UpstreamStreamError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """What the transport enforces itself; first-byte, idle and total limits are the caller's."""
+
     connect_s: float
-    read_s: float
 
 
 class Reply(Protocol):
@@ -135,9 +136,7 @@ class AiohttpTransport:
     ) -> Reply:
         if self._session is None:
             self._session = self._open()
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=timeouts.connect_s, sock_read=timeouts.read_s
-        )
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=None)
         str_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
         try:
             response = await self._session.request(

@@ -102,18 +102,35 @@ class Gateway:
         return self.process.stdout_path.read_bytes().splitlines()
 
 
-def write_config(workdir: Path, upstream_url: str, port: int, **server: object) -> Path:
+DEFAULT_EXTRA = """
+# The shared gateway passes upstream faults straight through (one attempt, a breaker that
+# never trips) so each test sees exactly what it provoked; resilience tests start their own.
+routes:
+  default: {retries: {attempts: 1}}
+  chat: {retries: {attempts: 1}}
+breaker: {min_requests: 1000000}
+"""
+
+
+def write_config(
+    workdir: Path,
+    upstream_url: str,
+    port: int,
+    extra: str = DEFAULT_EXTRA,
+    more_upstreams: dict[str, str] | None = None,
+    **server: object,
+) -> Path:
     secret = workdir / "key_secret"
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(32))
-    extra = "".join(f"  {k}: {v}\n" for k, v in server.items())
+    server_lines = "".join(f"  {k}: {v}\n" for k, v in server.items())
     config = workdir / "bastion.yaml"
     config.write_text(
         f"""
 server:
   host: 127.0.0.1
   port: {port}
-{extra}store:
+{server_lines}store:
   url: sqlite:///{workdir / "bastion.db"}
 keys:
   hash_secret: file:{secret}
@@ -126,13 +143,24 @@ environments:
       base_url: {upstream_url}
       api_key: env:TEST_UPSTREAM_KEY
 """
+        + "".join(
+            f"  {name}:\n    upstream: {{base_url: {url}, api_key: env:TEST_UPSTREAM_KEY}}\n"
+            for name, url in (more_upstreams or {}).items()
+        )
+        + extra
     )
     return config
 
 
-def start_gateway(workdir: Path, upstream_url: str, **server: object) -> Gateway:
+def start_gateway(
+    workdir: Path,
+    upstream_url: str,
+    extra: str = DEFAULT_EXTRA,
+    more_upstreams: dict[str, str] | None = None,
+    **server: object,
+) -> Gateway:
     port = free_port()
-    config = write_config(workdir, upstream_url, port, **server)
+    config = write_config(workdir, upstream_url, port, extra, more_upstreams, **server)
     out = workdir / f"gateway-{port}.out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "bastion", "serve", "--config", str(config)],

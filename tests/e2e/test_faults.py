@@ -47,6 +47,9 @@ def test_upstream_errors_pass_through(
     request_id = info.value.response.headers["x-request-id"]
     if scenario == "rate_limited":
         assert info.value.response.headers["retry-after"] == "1"
+    # Bastion gave up (one attempt on this route): the SDK in front must not try again.
+    assert info.value.response.headers["x-should-retry"] == "false"
+    assert info.value.response.headers["x-bastion-upstream-attempts"] == "1"
     record = wait_for_record(gateway.db, request_id)
     assert (record["status"], record["error_type"]) == (status, error_type)
     assert record["outcome"] == "upstream_error" and record["cost_micros"] == 0

@@ -35,8 +35,11 @@ def keys() -> None:
 @click.option("--env", "environment", required=True, help="Environment the key calls through.")
 @click.option("--owner", required=True, help="Who the key belongs to (an email).")
 @click.option("--name", default="", help="A label, e.g. the service using it.")
+@click.option("--team", default="", help="The team the key's spend counts against.")
 @click.option("--expires", default=None, help="Lifetime such as 90d or 12h (default: none).")
-def create(config_path: str, environment: str, owner: str, name: str, expires: str | None) -> None:
+def create(
+    config_path: str, environment: str, owner: str, name: str, team: str, expires: str | None
+) -> None:
     """Print a new key once; only its hash is stored."""
     config = read_config(config_path)
     if environment not in config.environments:
@@ -52,7 +55,8 @@ def create(config_path: str, environment: str, owner: str, name: str, expires: s
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from None
     key_id, key = generate_key()
-    row = KeyRow(key_id, hash_key(key, _secret(config)), environment, owner, name, now, expires_at)
+    key_hash = hash_key(key, _secret(config))
+    row = KeyRow(key_id, key_hash, environment, owner, name, now, expires_at, None, team)
     SQLiteStore(config.store.sqlite_path).add_key(row)
     click.echo(key)
     click.echo(
@@ -104,6 +108,7 @@ def _public(row: KeyRow) -> dict[str, object]:
         "environment": row.environment,
         "owner": row.owner,
         "name": row.name,
+        "team": row.team,
         "created_at": row.created_at,
         "expires_at": row.expires_at,
         "revoked_at": row.revoked_at,

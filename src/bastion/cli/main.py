@@ -6,7 +6,9 @@ import click
 
 from bastion import __version__
 from bastion.cli.keys import keys
+from bastion.cli.rollback import rollback
 from bastion.cli.serve import init, mock, serve
+from bastion.cli.spend import spend
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +21,8 @@ cli.add_command(serve)
 cli.add_command(mock)
 cli.add_command(init)
 cli.add_command(keys)
+cli.add_command(rollback)
+cli.add_command(spend)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 import orjson
@@ -50,6 +50,11 @@ def record_json(r: RequestRecord) -> bytes:
             "upstream_request_id": r.upstream_request_id,
             "error_type": r.error_type,
             "outcome": r.outcome,
+            "attempts": r.attempts,
+            "fallback": r.fallback,
+            "team": r.team,
+            "run_id": r.run_id,
+            "max_tokens_action": r.max_tokens_action,
         }
     )
 
@@ -64,12 +69,15 @@ class RecordWriter:
         max_batch: int,
         log_stream: BinaryIO | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        observers: Sequence[Callable[[RequestRecord], None]] = (),
     ) -> None:
         self._store = store
         self._interval = flush_interval_s
         self._max_batch = max_batch
         self._log = log_stream
         self._on_error = on_error or _report_to_stderr
+        self._observers = tuple(observers)
+        """Called with every record in the writer's thread (metrics): off the request path."""
         self._pending: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -104,6 +112,12 @@ class RecordWriter:
         return len(batch)
 
     def _write(self, batch: list[RequestRecord]) -> None:
+        for observe in self._observers:
+            try:
+                for record in batch:
+                    observe(record)
+            except Exception as exc:  # noqa: BLE001 -- an observer must not stop the log
+                self._on_error(exc)
         try:
             self._store.insert_records(batch)
         except Exception as exc:  # noqa: BLE001 -- a broken store must not kill the writer thread: report it

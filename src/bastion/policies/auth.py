@@ -57,7 +57,7 @@ class Authenticator:
             raise AuthenticationFailed("this API key has been revoked")
         if row.expires_at is not None and self._clock() >= row.expires_at:
             raise AuthenticationFailed("this API key has expired")
-        return Principal(row.key_id, row.environment, row.owner, row.name)
+        return Principal(row.key_id, row.environment, row.owner, row.name, row.team)
 
     def _remember(self, key_id: str, row: KeyRow) -> None:
         if len(self._cache) >= self._cache_size:
@@ -73,9 +73,3 @@ class Authenticator:
         self._generation += 1
         self._cache.clear()
         return True
-
-    async def watch(self, poll_s: float) -> None:
-        """Run forever: poll the key version off the event loop's thread."""
-        while True:
-            await asyncio.to_thread(self.refresh)
-            await asyncio.sleep(poll_s)

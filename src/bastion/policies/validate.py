@@ -17,7 +17,8 @@ from bastion.errors import InvalidRequest
 @dataclass(frozen=True, slots=True)
 class MessagesRequest:
     model: str
-    max_tokens: int
+    max_tokens: int | None
+    """None when the request has none: the route's default is sent."""
     stream: bool
     end_user: str | None
     body: dict[str, Any]
@@ -35,7 +36,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_messages_request(raw: bytes, *, count_tokens: bool = False) -> MessagesRequest:
+def parse_messages_request(raw: bytes) -> MessagesRequest:
     """The fields Bastion acts on, checked; InvalidRequest names the first bad field."""
     body = parse_json_object(raw)
     model = body.get("model")
@@ -45,10 +46,10 @@ def parse_messages_request(raw: bytes, *, count_tokens: bool = False) -> Message
     if not isinstance(messages, list):
         raise InvalidRequest("messages: a list of messages is required")
     max_tokens = body.get("max_tokens")
-    if count_tokens:
-        max_tokens = 0 if max_tokens is None else max_tokens
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
-        raise InvalidRequest("max_tokens: a non-negative integer is required")
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0
+    ):
+        raise InvalidRequest("max_tokens: must be a non-negative integer")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream: must be true or false")

@@ -21,6 +21,18 @@ class KeyRow:
     created_at: float
     expires_at: float | None = None
     revoked_at: float | None = None
+    team: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlEntry:
+    """One operator action on the rollback controls: who, what and when."""
+
+    at: float
+    actor: str
+    action: str
+    route: str | None = None
+    model: str | None = None
 
 
 class KeyStore(Protocol):
@@ -29,6 +41,12 @@ class KeyStore(Protocol):
     def list_keys(self) -> list[KeyRow]: ...
     def revoke_key(self, key_id: str, at: float) -> bool: ...
     def keys_version(self) -> int: ...
+
+
+class ControlStore(Protocol):
+    def control(self) -> tuple[int, dict[str, object]]: ...
+    def set_control(self, state: dict[str, object], entry: ControlEntry) -> None: ...
+    def control_log(self, limit: int = 50) -> list[ControlEntry]: ...
 
 
 class RecordStore(Protocol):

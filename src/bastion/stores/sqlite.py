@@ -9,14 +9,27 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from bastion.stores.base import KeyRow
+import orjson
+
+from bastion.stores.base import ControlEntry, KeyRow
 from bastion.types import RequestRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('keys_version', 0);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('control_version', 0);
+CREATE TABLE IF NOT EXISTS control (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS control_log (
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    route TEXT,
+    model TEXT,
+    state TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
     key_hash TEXT NOT NULL,
@@ -25,7 +38,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     name TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     expires_at REAL,
-    revoked_at REAL
+    revoked_at REAL,
+    team TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT NOT NULL,
@@ -51,16 +65,61 @@ CREATE TABLE IF NOT EXISTS requests (
     ttft_ms REAL,
     upstream_request_id TEXT,
     error_type TEXT,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    fallback TEXT,
+    team TEXT,
+    run_id TEXT,
+    max_tokens_action TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
-INSERT_RECORD = (
-    "INSERT INTO requests VALUES "
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+KEY_COLUMNS = "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team"
+INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 29) + ")"
+
+
+SPEND_GROUPS = {
+    "key": "key_id",
+    "user": "end_user",
+    "model": "model_served",
+    "route": "route",
+    "environment": "environment",
+    "team": "team",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRow:
+    group: str | None
+    requests: int
+    cost_micros: int
+    unknown_cost: int
+    """Requests whose cost is unknown (a model without prices): never counted as 0."""
+    input_tokens: int
+    output_tokens: int
+
+
+ADDED_COLUMNS = {
+    "requests": {
+        "attempts": "INTEGER NOT NULL DEFAULT 0",
+        "fallback": "TEXT",
+        "team": "TEXT",
+        "run_id": "TEXT",
+        "max_tokens_action": "TEXT",
+    },
+    "api_keys": {"team": "TEXT NOT NULL DEFAULT ''"},
+}
+"""Columns added since the first schema: older files get them on open."""
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def record_row(r: RequestRecord) -> tuple[object, ...]:
@@ -70,7 +129,8 @@ def record_row(r: RequestRecord) -> tuple[object, ...]:
         r.end_user, r.model_requested, r.model_served, int(r.stream), r.status, r.stop_reason,
         u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_5m_tokens,
         u.cache_write_1h_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
-        r.upstream_request_id, r.error_type, r.outcome,
+        r.upstream_request_id, r.error_type, r.outcome, r.attempts, r.fallback, r.team,
+        r.run_id, r.max_tokens_action,
     )  # fmt: skip
 
 
@@ -90,6 +150,7 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
+        _add_missing_columns(conn)
         conn.commit()
         return conn
 
@@ -113,10 +174,11 @@ class SQLiteStore:
             conn = self._shared()
             with conn:
                 conn.execute(
-                    "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO api_keys (key_id, key_hash, environment, owner, name, "
+                    "created_at, expires_at, revoked_at, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         row.key_id, row.key_hash, row.environment, row.owner, row.name,
-                        row.created_at, row.expires_at, row.revoked_at,
+                        row.created_at, row.expires_at, row.revoked_at, row.team,
                     ),
                 )  # fmt: skip
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")
@@ -125,14 +187,18 @@ class SQLiteStore:
         with self._lock:
             row = (
                 self._shared()
-                .execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
+                .execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
                 .fetchone()
             )
         return KeyRow(*row) if row else None
 
     def list_keys(self) -> list[KeyRow]:
         with self._lock:
-            rows = self._shared().execute("SELECT * FROM api_keys ORDER BY created_at").fetchall()
+            rows = (
+                self._shared()
+                .execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+                .fetchall()
+            )
         return [KeyRow(*row) for row in rows]
 
     def revoke_key(self, key_id: str, at: float) -> bool:
@@ -153,6 +219,48 @@ class SQLiteStore:
         with self._lock:
             row = self._shared().execute("SELECT value FROM meta WHERE name = 'keys_version'")
             return int(row.fetchone()[0])
+
+    def control(self) -> tuple[int, dict[str, object]]:
+        """The operator overrides (JSON object) and their version, polled by running gateways."""
+        with self._lock:
+            conn = self._shared()
+            version = conn.execute("SELECT value FROM meta WHERE name = 'control_version'")
+            row = conn.execute("SELECT state FROM control WHERE id = 1").fetchone()
+            return int(version.fetchone()[0]), orjson.loads(row[0]) if row else {}
+
+    def set_control(self, state: dict[str, object], entry: ControlEntry) -> None:
+        """Replace the overrides and log who changed them, in one transaction."""
+        text = orjson.dumps(state).decode()
+        with self._lock:
+            conn = self._shared()
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO control (id, state) VALUES (1, ?)", (text,))
+                conn.execute(
+                    "INSERT INTO control_log VALUES (?, ?, ?, ?, ?, ?)",
+                    (entry.at, entry.actor, entry.action, entry.route, entry.model, text),
+                )
+                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'control_version'")
+
+    def control_log(self, limit: int = 50) -> list[ControlEntry]:
+        with self._lock:
+            rows = self._shared().execute(
+                "SELECT at, actor, action, route, model FROM control_log "
+                "ORDER BY rowid DESC LIMIT ?",
+                (limit,),
+            )
+            return [ControlEntry(*row) for row in rows.fetchall()]
+
+    def spend(self, group_by: str, since: float) -> list[SpendRow]:
+        """Requests and cost per `group_by` value since a time, biggest spender first."""
+        column = SPEND_GROUPS[group_by]  # KeyError for anything not whitelisted
+        query = (
+            f"SELECT {column}, count(*), coalesce(sum(cost_micros), 0), "
+            "sum(cost_micros IS NULL), sum(input_tokens), sum(output_tokens) "
+            f"FROM requests WHERE started_at >= ? GROUP BY {column} ORDER BY 3 DESC, 2 DESC"
+        )
+        with self._lock:
+            rows = self._shared().execute(query, (since,)).fetchall()
+        return [SpendRow(*row) for row in rows]
 
     def insert_records(self, records: Sequence[RequestRecord]) -> None:
         with self._lock:

@@ -1,0 +1,286 @@
+"""Upstream dispatch for one Messages call: fallback chain, circuit breakers, retries, timeouts.
+
+The targets are planned first (pure: route fallbacks and operator overrides); then each is tried
+in order while its breaker admits it, with retries on what a retry can fix and one deadline for
+the whole request. Once bytes of an answer reached the client nothing is retried. When Bastion
+gives up it says so with `x-should-retry: false`, so the SDK in front does not multiply attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import orjson
+
+from bastion.asgi import JSON, Headers
+from bastion.config import RouteConfig, StaticResponse
+from bastion.errors import BastionError, BreakerOpen, UpstreamTimeout, UpstreamUnavailable
+from bastion.fallback import FALLBACK_HEADER, static_json, static_sse
+from bastion.gateway import Environment, Gateway
+from bastion.policies.breaker import Admission, CircuitBreaker
+from bastion.policies.control import ControlState
+from bastion.policies.retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    next_attempt,
+    parse_retry_after,
+    should_retry,
+)
+from bastion.policies.timeouts import Phase, describe_timeout, time_left
+from bastion.policies.validate import MessagesRequest
+from bastion.relay import RelayContext, relay_json, relay_stream
+from bastion.upstream import Reply, Timeouts, client_headers, header_value, upstream_headers
+
+ATTEMPTS_HEADER = b"x-bastion-upstream-attempts"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One place to send the request: an environment and a model, or the static answer."""
+
+    environment: str | None
+    model: str | None
+    label: str | None  # None for the primary target; how the record names a fallback
+
+    @property
+    def static(self) -> bool:
+        return self.environment is None
+
+
+STATIC = Target(None, None, "static")
+
+
+def plan_targets(
+    route_name: str, route: RouteConfig, environment: str, model: str, control: ControlState
+) -> list[Target]:
+    """The route's chain for this request, with the operator's overrides applied."""
+    if control.disabled:
+        return [STATIC]
+    model = control.route_models.get(route_name, model)
+    targets = [Target(environment, model, None)]
+    for step in route.fallbacks:
+        if step.model is not None:
+            targets.append(Target(environment, step.model, f"model:{step.model}"))
+        elif step.environment is not None:
+            targets.append(Target(step.environment, model, f"environment:{step.environment}"))
+        else:
+            targets.append(STATIC)
+    return targets
+
+
+def is_upstream_failure(status: int | None) -> bool:
+    """What the breaker counts against an upstream: overload, 5xx, no answer; not client errors."""
+    return status is None or status in RETRYABLE_STATUSES
+
+
+@dataclass(slots=True)
+class Failure:
+    """Why a target could not answer; the last one is what the client hears if all fail."""
+
+    error: BastionError | None = None
+    status: int = 0
+    headers: Headers | None = None
+    body: bytes = b""
+
+
+class Dispatch:
+    """Dispatches one request along its chain; `run()` always answers the client."""
+
+    def __init__(
+        self,
+        gw: Gateway,
+        ctx: RelayContext,
+        route_name: str,
+        route: RouteConfig,
+        request: MessagesRequest,
+        raw: bytes,
+        environment: str,
+    ) -> None:
+        self.gw, self.ctx, self.ex = gw, ctx, ctx.ex
+        self.route_name, self.route, self.request, self.raw = route_name, route, request, raw
+        self.environment = environment
+        self.retry = RetryPolicy(
+            attempts=route.retries.attempts,
+            base_s=route.retries.base_s,
+            cap_s=route.retries.cap_s,
+            retry_after_cap_s=route.retries.retry_after_cap_s,
+            deadline_s=ctx.timeouts.total_s or route.timeouts.total_s,
+        )
+        self.deadline = self.retry.deadline_at(ctx.t0)
+
+    async def run(self) -> None:
+        plan = plan_targets(
+            self.route_name, self.route, self.environment, self.request.model, self.gw.control
+        )
+        failure = Failure(BreakerOpen("every upstream of this route is cut off"))
+        for target in plan:
+            if target.static:
+                await self.answer_static()
+                return
+            if self.gw.clock.monotonic() >= self.deadline:
+                break
+            outcome = await self.try_target(target)
+            if outcome is None:
+                return
+            failure = outcome
+        await self.give_up(failure)
+
+    async def try_target(self, target: Target) -> Failure | None:
+        """None once the client is answered; else why this target failed."""
+        assert target.environment is not None and target.model is not None
+        try:
+            env = self.gw.environment(target.environment)
+        except BastionError as exc:
+            return Failure(exc)
+        breaker = self.gw.breakers.get(env.name, target.model)
+        body = self.raw if target.model == self.request.model else self.with_model(target.model)
+        made = 0
+        while True:
+            admission = breaker.allow()
+            if not admission.admitted:
+                return Failure(BreakerOpen(f"circuit breaker open for {env.name}/{target.model}"))
+            made += 1
+            self.ctx.record.attempts += 1
+            self.ctx.record.fallback = target.label
+            outcome = await self.attempt(env, body, breaker, admission)
+            if outcome is None:
+                return None
+            if isinstance(outcome.error, UpstreamTimeout):
+                return outcome  # a hung upstream is not retried: the deadline is shared
+            retry_after = parse_retry_after(_text_headers(outcome.headers), self.gw.clock.wall())
+            delay = next_attempt(
+                self.retry, attempts_made=made, now=self.gw.clock.monotonic(),
+                deadline_at=self.deadline, rng=self.gw.clock.random, retry_after_s=retry_after,
+            )  # fmt: skip
+            if delay is None:
+                return outcome
+            await self.gw.clock.sleep(delay)
+
+    async def attempt(
+        self, env: Environment, body: bytes, breaker: CircuitBreaker, admission: Admission
+    ) -> Failure | None:
+        """One upstream call. None when the client was answered; a Failure worth retrying."""
+        try:
+            reply = await self.send(env, body)
+        except (UpstreamTimeout, UpstreamUnavailable) as exc:
+            breaker.record(False, admission)
+            return Failure(exc)
+        if reply.status < 400:
+            return await self.answer(reply, breaker, admission)
+        error_body = await self.read(reply)
+        failed = is_upstream_failure(reply.status)
+        breaker.record(not failed, admission)
+        verdict = should_retry(
+            reply.status, _text_headers(reply.headers), connection_error=False,
+            stream_started=False, error_code=_error_code(error_body),
+        )  # fmt: skip
+        if verdict.retry or failed:
+            return Failure(None, reply.status, reply.headers, error_body)
+        self.ctx.record.upstream_request_id = header_value(reply.headers, b"request-id")
+        await relay_json(
+            self.ctx, reply.status, self.headers(reply.headers), error_body, message=True
+        )
+        return None  # a client error: retrying or another model would fail the same way
+
+    async def send(self, env: Environment, body: bytes) -> Reply:
+        assert env.key is not None
+        url = env.base_url + self.ex.path
+        if self.ex.query:
+            url += "?" + self.ex.query.decode("latin-1")
+        headers = upstream_headers(self.ex.headers, env.key.reveal())
+        policy = self.ctx.timeouts
+        now = self.gw.clock.monotonic()  # the first byte counts from this attempt's send
+        wait_s, limit = time_left(policy, Phase.FIRST_BYTE, self.ctx.t0, now, now)
+        transport = self.gw.transport
+        try:
+            async with asyncio.timeout(wait_s):
+                return await transport.request(
+                    "POST", url, headers, body, Timeouts(self.route.timeouts.connect_s)
+                )
+        except TimeoutError:
+            raise UpstreamTimeout(describe_timeout(limit, policy), should_retry=False) from None
+
+    async def read(self, reply: Reply) -> bytes:
+        wait_s, limit = self.ctx.body_time_left(self.gw.clock.monotonic())
+        try:
+            async with asyncio.timeout(wait_s):
+                return await reply.read()
+        except TimeoutError:
+            reply.close()
+            raise UpstreamTimeout(describe_timeout(limit, self.ctx.timeouts)) from None
+
+    async def answer(
+        self, reply: Reply, breaker: CircuitBreaker, admission: Admission
+    ) -> Failure | None:
+        record = self.ctx.record
+        record.upstream_request_id = header_value(reply.headers, b"request-id")
+        headers = self.headers(reply.headers)
+        if (header_value(reply.headers, b"content-type") or "").startswith("text/event-stream"):
+            end = await relay_stream(self.ctx, reply, headers)
+            breaker.record(not end.upstream_failed, admission)
+            return None
+        try:
+            body = await self.read(reply)
+        except UpstreamUnavailable as exc:  # broke before anything reached the client: retry
+            breaker.record(False, admission)
+            return Failure(exc)
+        breaker.record(True, admission)
+        await relay_json(self.ctx, reply.status, headers, body, message=True)
+        return None
+
+    async def answer_static(self) -> None:
+        record = self.ctx.record
+        record.fallback = "static"
+        static = self.route.static
+        text = (static or StaticResponse()).text
+        headers = [(FALLBACK_HEADER, b"static"), (ATTEMPTS_HEADER, str(record.attempts).encode())]
+        record.status, record.model_served = 200, self.request.model
+        if self.request.stream:
+            headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+            body = static_sse(self.request.model, text)
+        else:
+            headers.append(JSON)
+            body = static_json(self.request.model, text)
+        if self.ctx.capture is not None:
+            self.ctx.capture.append(body)
+        await self.ex.respond(200, headers, body)
+
+    async def give_up(self, failure: Failure) -> None:
+        """Every target failed: the last failure, marked final so the SDK does not retry it."""
+        record = self.ctx.record
+        if failure.error is not None:
+            failure.error.should_retry = False
+            self.ex.extra_headers.append((ATTEMPTS_HEADER, str(record.attempts).encode()))
+            raise failure.error
+        assert failure.headers is not None
+        headers = [h for h in self.headers(failure.headers) if h[0].lower() != b"x-should-retry"]
+        headers.append((b"x-should-retry", b"false"))
+        record.upstream_request_id = header_value(failure.headers, b"request-id")
+        await relay_json(self.ctx, failure.status, headers, failure.body, message=True)
+
+    def headers(self, upstream: Headers) -> Headers:
+        headers = client_headers(upstream)
+        headers.append((ATTEMPTS_HEADER, str(self.ctx.record.attempts).encode()))
+        return headers
+
+    def with_model(self, model: str) -> bytes:
+        """The request for another model: the only case where Bastion re-serialises a body."""
+        return orjson.dumps({**self.request.body, "model": model})
+
+
+def _text_headers(headers: Headers | None) -> dict[str, str]:
+    if not headers:
+        return {}
+    return {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    code = details.get("error_code") if isinstance(details, dict) else None
+    return code if isinstance(code, str) else None
