@@ -14,13 +14,13 @@ import orjson
 
 from bastion import guardrails, idempotent
 from bastion.admin import AdminAPI
-from bastion.alerts.budget import crossing_alert, run_alert
+from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
 from bastion.config import RouteConfig, TimeoutConfig
 from bastion.dispatch import Dispatch
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
-from bastion.guardrails import Holds
+from bastion.guardrails import BudgetExceeded, Holds
 from bastion.policies.agentguard import AgentRunLimited
 from bastion.policies.control import effective_model
 from bastion.policies.idempotency import StoredResponse
@@ -163,6 +163,11 @@ class GatewayApp:
             )  # fmt: skip
         except AgentRunLimited as refused:
             gw.alert(run_alert(principal.key_id, record.run_id or "", refused, gw.clock.wall()))
+            raise
+        except BudgetExceeded as refused:
+            alert = exhausted_alert(refused.refusal, gw.clock.wall())
+            if alert is not None:
+                gw.alert(alert)
             raise
 
     def account(self, record: RequestRecord, requested_model: str) -> None:

@@ -219,6 +219,18 @@ class RateLimitConfig(_Model):
     input_tokens_per_minute: int | None = Field(default=None, ge=1)
     output_tokens_per_minute: int | None = Field(default=None, ge=1)
     concurrent: int | None = Field(default=None, ge=1)
+    burst: float = Field(default=1.0, gt=0, le=1)
+    """Share of a minute's allowance that may arrive at once. 1.0 is Anthropic's own bucket (an
+    idle caller may spend a whole minute's worth at once); smaller holds the rate tighter but
+    must leave room for the largest single request's tokens."""
+
+    @model_validator(mode="after")
+    def _bucket_holds_one(self) -> RateLimitConfig:
+        for name in ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"):
+            limit = getattr(self, name)
+            if limit is not None and limit * self.burst < 1:
+                raise ValueError(f"{name} x burst must be at least 1 (the bucket holds one)")
+        return self
 
 
 class RateLimitsConfig(_Model):

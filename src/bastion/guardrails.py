@@ -45,6 +45,10 @@ class BudgetExceeded(BastionError):
     reason = "budget"
     should_retry = False
 
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
 
 def to_micros(usd: Decimal) -> int:
     return int(usd * MICROS_PER_USD)
@@ -197,7 +201,7 @@ async def _reserve(
     if budgets:  # 7. reserve the worst case against every budget, or refuse
         reserved = await holds.ledger.reserve(budgets, amount, now_wall)
         if isinstance(reserved, Refusal):
-            raise BudgetExceeded(reserved.message)
+            raise BudgetExceeded(reserved)
         holds.reservation = reserved
     if run_value is not None:  # 8. the agent run's iterations, spend and age
         run_id = parse_run_id(run_value.decode("latin-1"))
@@ -216,6 +220,7 @@ def _limits(config: RateLimitConfig) -> RateLimits:
         config.input_tokens_per_minute,
         config.output_tokens_per_minute,
         config.concurrent,
+        config.burst,
     )
 
 

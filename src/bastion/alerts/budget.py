@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bastion.alerts.model import Alert, dedup_key, spend_alert
 from bastion.policies.agentguard import AgentRunLimited
-from bastion.policies.budget import Crossing
+from bastion.policies.budget import Crossing, Refusal, usd
 
 
 def crossing_alert(crossing: Crossing, at: float) -> Alert:
@@ -17,6 +19,32 @@ def crossing_alert(crossing: Crossing, at: float) -> Alert:
         limit_micros=budget.limit_micros,
         at=at,
     )
+
+
+def exhausted_alert(refusal: Refusal, at: float) -> Alert | None:
+    """The 100% alert when the cap starts refusing requests.
+
+    Reservations hold each request's worst case, so settled spend stops short of the cap: the
+    first refusal is when the budget is, in effect, used up. Same dedup key as a 100% crossing,
+    so it is sent once per budget and period either way. None when 100% is not an alert level.
+    """
+    budget = refusal.budget
+    if 1.0 not in budget.alert_at:
+        return None
+    alert = spend_alert(
+        budget=budget.name,
+        period=refusal.period_key,
+        threshold=1.0,
+        spent_micros=refusal.spent_micros,
+        limit_micros=refusal.limit_micros,
+        at=at,
+    )
+    summary = (
+        f"Budget {budget.name} ({refusal.period_key}) is at its cap and refuses requests: "
+        f"{usd(refusal.spent_micros)} spent, {usd(refusal.reserved_micros)} held in flight, "
+        f"limit {usd(refusal.limit_micros)}"
+    )
+    return replace(alert, summary=summary[:1024])
 
 
 def run_alert(key_id: str, run_id: str, refused: AgentRunLimited, at: float) -> Alert:
