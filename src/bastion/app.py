@@ -16,7 +16,7 @@ from bastion import guardrails, idempotent
 from bastion.admin import AdminAPI
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
-from bastion.config import RouteConfig, TimeoutConfig
+from bastion.config import RouteConfig
 from bastion.dispatch import Dispatch
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
@@ -25,7 +25,6 @@ from bastion.policies.agentguard import AgentRunLimited
 from bastion.policies.control import effective_model
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
-from bastion.policies.timeouts import TimeoutPolicy
 from bastion.policies.validate import parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
@@ -128,20 +127,27 @@ class GatewayApp:
         record.route = route_name
         gw.environment(principal.environment)  # the key's environment is usable
         model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
-        shaped = shape(request, raw, route_name, route, model)  # 8. max_tokens; 10. caching
+        policies = gw.route_policies[route_name, request.stream]
+        shaped = shape(request, raw, route_name, route, policies.max_tokens, model)  # 8, 10
         record.max_tokens_action = shaped.max_tokens_action
         claimed = await idempotent.claim(gw, ex, principal.key_id, route.idempotency, raw)
         if isinstance(claimed, StoredResponse):  # 9. a repeated idempotency key: replay
             await idempotent.replay(ex, claimed, record)
             return
         sent: list[bytes] = []
-        timeouts = timeout_policy(route.timeouts, request.stream)
-        ctx = RelayContext(ex, record, gw.clock, t0, timeouts, sent if claimed else None)
+        ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
         holds: Holds | None = None
         try:
             holds = await self.admit(ex, principal, route_name, route, shaped, model, record)
             await Dispatch(  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
-                gw, ctx, route_name, route, shaped.request, shaped.raw, principal.environment
+                gw,
+                ctx,
+                route_name,
+                route,
+                shaped.request,
+                shaped.raw,
+                principal.environment,
+                policies.retry,
             ).run()
         finally:
             self.account(record, request.model)  # 15. cost, then settle what was held
@@ -226,7 +232,9 @@ class GatewayApp:
         except TimeoutError:
             raise UpstreamTimeout("upstream did not answer in time") from None
         record.upstream_request_id = header_value(reply.headers, b"request-id")
-        ctx = RelayContext(ex, record, self.gw.clock, t0, timeout_policy(limits, False))
+        ctx = RelayContext(
+            ex, record, self.gw.clock, t0, self.gw.route_policies["default", False].timeouts
+        )
         await relay_json(ctx, reply.status, client_headers(reply.headers), answer, message=False)
 
     async def operational(self, ex: Exchange) -> None:
@@ -264,13 +272,3 @@ def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
 
 def _route(ex: Exchange) -> str:
     return _text(ex, b"x-bastion-route") or "default"
-
-
-def timeout_policy(config: TimeoutConfig, stream: bool) -> TimeoutPolicy:
-    """A route's timeouts for one request: streams get the longer total."""
-    return TimeoutPolicy(
-        connect_s=config.connect_s,
-        first_byte_s=config.first_byte_s,
-        idle_s=config.idle_s,
-        total_s=config.stream_total_s if stream else config.total_s,
-    )

@@ -113,6 +113,12 @@ class RetryConfig(_Model):
     retry_after_cap_s: float = Field(default=30.0, ge=0)
     """An upstream retry-after longer than this is not waited for: Bastion gives up at once."""
 
+    @model_validator(mode="after")
+    def _base_within_cap(self) -> RetryConfig:
+        if self.base_s > self.cap_s:
+            raise ValueError(f"base_s {self.base_s} is above cap_s {self.cap_s}")
+        return self
+
 
 class TimeoutConfig(_Model):
     connect_s: float = Field(default=10.0, gt=0)

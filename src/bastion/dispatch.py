@@ -96,18 +96,13 @@ class Dispatch:
         request: MessagesRequest,
         raw: bytes,
         environment: str,
+        retry: RetryPolicy,
     ) -> None:
         self.gw, self.ctx, self.ex = gw, ctx, ctx.ex
         self.route_name, self.route, self.request, self.raw = route_name, route, request, raw
         self.environment = environment
-        self.retry = RetryPolicy(
-            attempts=route.retries.attempts,
-            base_s=route.retries.base_s,
-            cap_s=route.retries.cap_s,
-            retry_after_cap_s=route.retries.retry_after_cap_s,
-            deadline_s=ctx.timeouts.total_s or route.timeouts.total_s,
-        )
-        self.deadline = self.retry.deadline_at(ctx.t0)
+        self.retry = retry
+        self.deadline = retry.deadline_at(ctx.t0)
 
     async def run(self) -> None:
         plan = plan_targets(

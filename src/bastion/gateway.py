@@ -30,6 +30,7 @@ from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.ratelimit import RateLimiter
 from bastion.pricing.catalog import Catalog, load_catalog
+from bastion.routes import RoutePolicies, all_route_policies
 from bastion.secrets import SecretError, SecretValue, resolve_secret
 from bastion.stores.sqlite import SQLiteStore
 from bastion.upstream import AiohttpTransport, Transport
@@ -64,6 +65,7 @@ class Gateway:
     clock: Clock
     environ: Mapping[str, str]
     breakers: BreakerRegistry
+    route_policies: dict[tuple[str, bool], RoutePolicies]
     metrics: Metrics
     limiter: RateLimiter
     ledger: BudgetLedger
@@ -226,6 +228,7 @@ def build_gateway(
             listeners=[metrics.on_transition, report_transition],
         ),
         metrics=metrics,
+        route_policies=all_route_policies(config),
         idempotency=MemoryIdempotencyStore(),
         limiter=RateLimiter(clock.monotonic, wall=clock.wall),
         ledger=BudgetLedger(),

@@ -28,19 +28,13 @@ class Shaped:
     cache_breakpoints_added: tuple[str, ...]
 
 
-def max_tokens_policy(route: RouteConfig) -> MaxTokensPolicy:
-    config = route.max_tokens
-    cap = None if config.cap == "model_max" else config.cap
-    return MaxTokensPolicy(default=config.default, cap=cap, over_cap=config.over_cap)
-
-
 def shape(
     request: MessagesRequest, raw: bytes, route_name: str, route: RouteConfig,
-    model: ModelInfo | None,
+    policy: MaxTokensPolicy, model: ModelInfo | None,
 ) -> Shaped:  # fmt: skip
     """The request as it goes upstream; InvalidRequest when max_tokens is over a refusing cap."""
     decision = apply_max_tokens(
-        request.max_tokens, max_tokens_policy(route),
+        request.max_tokens, policy,
         model.max_output_tokens if model else None, route=route_name,
     )  # fmt: skip
     body = request.body

@@ -73,6 +73,8 @@ def add_breakpoints(
     tools, system = _tool_list(body), _system_list(body)
     tools_tokens = sum(estimate(tool) for tool in tools)
     system_tokens = sum(estimate(block) for block in system)
+    if tools_tokens + system_tokens < min_tokens:
+        return body, []  # the common short prompt: no need to walk the messages
     points = dict(_client_breakpoints(body))  # the client's, then ours as they are added
     slots = MAX_BREAKPOINTS - count_breakpoints(body)
     candidates = [
