@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from bastion.asgi import JSON, Exchange, header
+from bastion.asgi import JSON, Exchange
 from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
 from bastion.events import emit
 from bastion.gateway import Gateway
@@ -53,7 +53,7 @@ class AdminAPI:
             expected = resolve_secret(ref, self.gw.environ).reveal()
         except SecretError as exc:
             raise AuthenticationFailed(f"admin key unavailable: {exc}") from None
-        given = key_from_headers(_text(ex, b"x-api-key"), _text(ex, b"authorization")) or ""
+        given = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization")) or ""
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise AuthenticationFailed("invalid admin key")
 
@@ -100,11 +100,6 @@ class AdminAPI:
 
     async def respond(self, ex: Exchange, body: dict[str, Any]) -> None:
         await ex.respond(200, [JSON, (b"cache-control", b"no-store")], orjson.dumps(body))
-
-
-def _text(ex: Exchange, name: bytes) -> str | None:
-    value = header(ex.headers, name)
-    return value.decode("latin-1") if value is not None else None
 
 
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -205,7 +205,7 @@ class GatewayApp:
         record.cost_micros = 0
 
     async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
-        raw = key_from_headers(_text(ex, b"x-api-key"), _text(ex, b"authorization"))
+        raw = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization"))
         principal = await self.gw.auth.authenticate(raw)
         record.key_id, record.environment = principal.key_id, principal.environment
         return principal
@@ -261,14 +261,9 @@ def _require(method: str, allowed: str) -> None:
         raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
 
 
-def _text(ex: Exchange, name: bytes) -> str | None:
-    value = header(ex.headers, name)
-    return value.decode("latin-1") if value is not None else None
-
-
 def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
-    return _text(ex, b"x-bastion-user") or from_metadata
+    return ex.text(b"x-bastion-user") or from_metadata
 
 
 def _route(ex: Exchange) -> str:
-    return _text(ex, b"x-bastion-route") or "default"
+    return ex.text(b"x-bastion-route") or "default"

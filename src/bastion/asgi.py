@@ -72,6 +72,11 @@ class Exchange:
         self.sent_status = 0
         self.sent_headers: Headers = []
 
+    def text(self, name: bytes) -> str | None:
+        """A request header's value as text (latin-1, as HTTP/1.1 defines), or None."""
+        value = header(self.headers, name)
+        return value.decode("latin-1") if value is not None else None
+
     async def read_body(self, limit: int) -> bytes:
         """The whole body, refusing with 413 as soon as it passes `limit` (never read whole)."""
         length = header(self.headers, b"content-length")

@@ -14,32 +14,23 @@ no method awaits, so on one asyncio loop each call is atomic (see breaker.py).
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from bastion.errors import BastionError, InvalidRequest
+from bastion.policies.validate import token_problem
 
 RUN_HEADER = b"x-bastion-run"
 MAX_RUN_ID_LENGTH = 128
 RunLimitReason = Literal["iterations", "spend", "duration"]
-_PRINTABLE = re.compile(r"[\x20-\x7e]*")
 
 
 def parse_run_id(value: str) -> str:
     """The run id from the header value, or InvalidRequest naming what is wrong with it:
     1..128 printable ASCII characters, no spaces at either end."""
-    problem = None
-    if not value:
-        problem = "is empty"
-    elif len(value) > MAX_RUN_ID_LENGTH:
-        problem = f"is longer than {MAX_RUN_ID_LENGTH} characters"
-    elif not _PRINTABLE.fullmatch(value):
-        problem = "contains characters that are not printable ASCII"
-    elif value != value.strip(" "):
-        problem = "starts or ends with a space"
+    problem = token_problem(value, MAX_RUN_ID_LENGTH)
     if problem is not None:
         raise InvalidRequest(
             f"invalid x-bastion-run header: the value {problem}; send 1 to {MAX_RUN_ID_LENGTH}"

@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bastion.errors import BastionError, InvalidRequest
+from bastion.policies.validate import token_problem
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")
-_PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _IN_FLIGHT_MESSAGE = (
     "a request with this idempotency-key is still in progress; retry after it finishes to"
     " receive its response"
@@ -64,15 +63,7 @@ def parse_idempotency_key(value: str) -> str:
     """
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
-    problem = None
-    if not value:
-        problem = "is empty"
-    elif len(value) > MAX_KEY_LENGTH:
-        problem = f"is longer than {MAX_KEY_LENGTH} characters"
-    elif not _PRINTABLE.fullmatch(value):
-        problem = "contains characters that are not printable ASCII"
-    elif value != value.strip(" "):
-        problem = "starts or ends with a space"
+    problem = token_problem(value, MAX_KEY_LENGTH)
     if problem is not None:
         raise InvalidRequest(
             f"invalid idempotency-key header: the value {problem}; send 1 to {MAX_KEY_LENGTH}"

@@ -6,6 +6,7 @@ original bytes are what goes upstream, so prompt-cache prefixes stay byte-identi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,3 +69,22 @@ def _metadata_user(body: dict[str, Any]) -> str | None:
     if not isinstance(user, str):
         raise InvalidRequest("metadata.user_id: must be a string")
     return user
+
+
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+
+
+def token_problem(value: str, max_length: int) -> str | None:
+    """What is wrong with an opaque header token (run id, idempotency key), or None.
+
+    Such tokens are 1..max_length printable ASCII characters with no space at either end.
+    """
+    if not value:
+        return "is empty"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
+    if not _PRINTABLE.fullmatch(value):
+        return "contains characters that are not printable ASCII"
+    if value != value.strip(" "):
+        return "starts or ends with a space"
+    return None
