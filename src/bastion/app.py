@@ -165,7 +165,9 @@ class GatewayApp:
         try:
             return await guardrails.admit(
                 gw.config, gw.limiter, gw.ledger, gw.guard, ex, principal, route_name, route,
-                shaped.request, shaped.raw, model, record, gw.clock.wall(),
+                shaped.request, shaped.raw, model,
+                [gw.catalog.get(step.model) for step in route.fallbacks if step.model],
+                record, gw.clock.wall(),
             )  # fmt: skip
         except AgentRunLimited as refused:
             gw.alert(run_alert(principal.key_id, record.run_id or "", refused, gw.clock.wall()))

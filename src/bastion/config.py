@@ -313,7 +313,15 @@ class BastionConfig(_Model):
     def _references(self) -> BastionConfig:
         if "default" not in self.routes:
             self.routes["default"] = RouteConfig()
+        seen: set[tuple[str, str | None, str]] = set()
         for index, budget in enumerate(self.budgets):
+            identity = (budget.scope, budget.name, budget.period)
+            if identity in seen:
+                raise ValueError(
+                    f"budgets.{index}: a second {budget.scope} budget per {budget.period} "
+                    f"for {budget.name or 'each'}; keep one"
+                )
+            seen.add(identity)
             if budget.scope == "environment" and budget.name not in self.environments:
                 raise ValueError(
                     f"budgets.{index}.name: an environment budget names one of the environments"

@@ -8,6 +8,7 @@ them to a request and turns budget crossings into alerts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -57,8 +58,12 @@ def to_micros(usd: Decimal) -> int:
 def applicable_budgets(
     configs: list[BudgetConfig], principal: Principal, end_user: str | None
 ) -> list[Budget]:
-    """The budgets this request counts against; a nameless key/user/team budget is per each."""
-    found: list[Budget] = []
+    """The budgets this request counts against; a nameless key/user/team budget is per each.
+
+    A named budget and a nameless one of the same scope and period can both name one subject
+    (`user: ana` and every user): they share an account, held to the stricter limit.
+    """
+    found: dict[str, Budget] = {}
     subjects = {
         "environment": principal.environment,
         "key": principal.key_id,
@@ -70,8 +75,10 @@ def applicable_budgets(
         if subject is None or (config.name is not None and config.name != subject):
             continue
         name = f"{config.scope}:{subject}:{config.period}"
-        found.append(Budget(name, to_micros(config.limit_usd), config.period, config.alert_at))
-    return found
+        budget = Budget(name, to_micros(config.limit_usd), config.period, config.alert_at)
+        if name not in found or budget.limit_micros < found[name].limit_micros:
+            found[name] = budget
+    return list(found.values())
 
 
 def rate_checks(
@@ -156,6 +163,7 @@ async def admit(
     request: MessagesRequest,
     raw: bytes,
     model: ModelInfo | None,
+    fallback_models: Sequence[ModelInfo | None],
     record: RequestRecord,
     now_wall: float,
 ) -> Holds:
@@ -169,8 +177,8 @@ async def admit(
             raise RateLimited(decision)
         holds.ticket = decision.ticket
     try:
-        await _reserve(holds, config, principal, route_name, route, request, raw, model, ex,
-                       record, now_wall)  # fmt: skip
+        await _reserve(holds, config, principal, route_name, route, request, raw, model,
+                       fallback_models, ex, record, now_wall)  # fmt: skip
     except BaseException:
         await holds.settle(Usage(), 0, False, now_wall)
         raise
@@ -180,6 +188,7 @@ async def admit(
 async def _reserve(
     holds: Holds, config: BastionConfig, principal: Principal, route_name: str,
     route: RouteConfig, request: MessagesRequest, raw: bytes, model: ModelInfo | None,
+    fallback_models: Sequence[ModelInfo | None],
     ex: Exchange, record: RequestRecord, now_wall: float,
 ) -> None:  # fmt: skip
     budgets = applicable_budgets(config.budgets, principal, record.end_user)
@@ -187,16 +196,21 @@ async def _reserve(
     if not budgets and run_value is None:
         return
     images, image_bytes, unsized = prompt_media(request.body)
-    amount = worst_case_micros(
-        len(raw), request.max_tokens or 0, model,
-        images=images, image_bytes=image_bytes, unsized=unsized,
-    )  # fmt: skip
-    if amount is None:
+    amounts = [
+        worst_case_micros(
+            len(raw), request.max_tokens or 0, candidate,
+            images=images, image_bytes=image_bytes, unsized=unsized,
+        )
+        for candidate in (model, *fallback_models)
+    ]  # fmt: skip
+    if any(a is None for a in amounts):
         raise InvalidRequest(
-            f"model {request.model!r} has no price in Bastion's catalog (or the prompt has no "
-            "size bound), so its budgets cannot be enforced; use a catalogued model",
+            f"model {request.model!r} or a fallback model of route {route_name!r} has no price "
+            "in Bastion's catalog (or the prompt has no size bound), so budgets cannot be "
+            "enforced; use catalogued models",
             reason="budget",
         )
+    amount = max(a for a in amounts if a is not None)  # the costliest model the chain may call
     holds.amount = amount
     if budgets:  # 7. reserve the worst case against every budget, or refuse
         reserved = await holds.ledger.reserve(budgets, amount, now_wall)

@@ -9,7 +9,6 @@ from bastion.alerts.channels import AlertsConfig, PagerDutyChannel, SlackChannel
 def test_defaults() -> None:
     config = AlertsConfig()
     assert config.channels() == {}
-    assert config.thresholds == (0.5, 0.8, 1.0)
     assert config.max_attempts == 8
     assert PagerDutyChannel(routing_key="env:PD").url == "https://events.pagerduty.com/v2/enqueue"
 
@@ -39,7 +38,6 @@ def test_channel_keys_use_references_not_values() -> None:
         ({"pagerduty": [{"routing_key": "env:PD", "url": "pd.example"}]}, "url"),
         ({"slack": [{"webhook_url": "env:S", "channel": "#ops"}]}, "channel"),
         ({"slack": [{"webhook_url": "env:S", "name": "Bad Name"}]}, "name"),
-        ({"thresholds": [0.5, 0]}, "thresholds"),
         ({"max_attempts": 0}, "max_attempts"),
         ({"max_attempts": 21}, "max_attempts"),
         ({"email": []}, "email"),
@@ -63,10 +61,6 @@ def test_duplicate_channels_need_names() -> None:
         AlertsConfig.model_validate({"slack": [same, same]})
     config = AlertsConfig.model_validate({"slack": [same, {**same, "name": "second"}]})
     assert list(config.channels()) == ["slack:env:SLACK_URL", "slack:second"]
-
-
-def test_thresholds_are_sorted_and_unique() -> None:
-    assert AlertsConfig(thresholds=(1.0, 0.5, 0.5, 1.2)).thresholds == (0.5, 1.0, 1.2)
 
 
 def test_models_are_frozen() -> None:

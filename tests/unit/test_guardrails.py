@@ -102,3 +102,27 @@ rate_limits: {user: {requests_per_minute: 60}}
     )
     assert [scope for scope, _ in rate_checks(config, ALICE, "u-1")] == ["user:u-1"]
     assert rate_checks(config, ALICE, None) == []
+
+
+def test_a_named_and_a_nameless_budget_for_one_subject_share_the_stricter_cap() -> None:
+    every_user = budget("user")
+    ana = BudgetConfig.model_validate(
+        {"scope": "user", "name": "ana", "limit_usd": "2", "period": "day"}
+    )
+    (found,) = applicable_budgets([every_user, ana], ALICE, "ana")
+    assert found.name == "user:ana:day" and found.limit_micros == 2_000_000
+    (other,) = applicable_budgets([every_user, ana], ALICE, "bo")
+    assert other.limit_micros == 5_000_000
+
+
+def test_duplicate_budgets_are_refused_in_config() -> None:
+    from bastion.config import ConfigError
+
+    text = """
+environments: {dev: {upstream: {api_key: env:X}}}
+budgets:
+  - {scope: user, limit_usd: 5, period: day}
+  - {scope: user, limit_usd: 7, period: day}
+"""
+    with pytest.raises(ConfigError, match=r"budgets\.1"):
+        parse_config(text, {})

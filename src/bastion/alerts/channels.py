@@ -104,17 +104,8 @@ class AlertsConfig(_Model):
     slack: list[SlackChannel] = Field(default_factory=list)
     pagerduty: list[PagerDutyChannel] = Field(default_factory=list)
     webhooks: list[WebhookChannel] = Field(default_factory=list)
-    thresholds: tuple[float, ...] = (0.5, 0.8, 1.0)
-    """Fractions of each budget at which a spend alert fires."""
     max_attempts: int = Field(default=8, ge=1, le=20)
     """Deliveries tried per alert and channel before it is marked dead."""
-
-    @field_validator("thresholds")
-    @classmethod
-    def _sorted_positive(cls, thresholds: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0 < t <= 10 for t in thresholds):
-            raise ValueError("each threshold must be a fraction of the budget in (0, 10]")
-        return tuple(sorted(set(thresholds)))
 
     @model_validator(mode="after")
     def _unique_keys(self) -> AlertsConfig:

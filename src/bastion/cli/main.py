@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bastion import __version__
+from bastion.cli.alerts import alerts
 from bastion.cli.keys import keys
 from bastion.cli.rollback import rollback
 from bastion.cli.serve import init, mock, serve
@@ -23,6 +24,7 @@ cli.add_command(init)
 cli.add_command(keys)
 cli.add_command(rollback)
 cli.add_command(spend)
+cli.add_command(alerts)
 
 
 def main() -> None:
