@@ -218,11 +218,11 @@ class GatewayApp:
     ) -> None:  # fmt: skip
         """One plain call for the free endpoints (count_tokens, models), default-route timeouts."""
         env = self.gw.environment(principal.environment)
-        assert env.key is not None  # Gateway.environment() refuses environments without a key
+        key = await env.current_key()
         url = env.base_url + ex.path
         if ex.query:
             url += "?" + ex.query.decode("latin-1")
-        headers = upstream_headers(ex.headers, env.key.reveal())
+        headers = upstream_headers(ex.headers, key.reveal())
         limits = self.gw.config.routes["default"].timeouts
         record.attempts = 1
         try:

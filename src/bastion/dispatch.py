@@ -15,7 +15,13 @@ import orjson
 
 from bastion.asgi import JSON, Headers
 from bastion.config import RouteConfig, StaticResponse
-from bastion.errors import BastionError, BreakerOpen, UpstreamTimeout, UpstreamUnavailable
+from bastion.errors import (
+    BastionError,
+    BreakerOpen,
+    NotReady,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from bastion.fallback import FALLBACK_HEADER, static_json, static_sse
 from bastion.gateway import Environment, Gateway
 from bastion.policies.breaker import Admission, CircuitBreaker
@@ -30,6 +36,7 @@ from bastion.policies.retry import (
 from bastion.policies.timeouts import Phase, describe_timeout, time_left
 from bastion.policies.validate import MessagesRequest
 from bastion.relay import RelayContext, relay_json, relay_stream
+from bastion.secrets import SecretValue
 from bastion.upstream import Reply, Timeouts, client_headers, header_value, upstream_headers
 
 ATTEMPTS_HEADER = b"x-bastion-upstream-attempts"
@@ -141,8 +148,8 @@ class Dispatch:
             outcome = await self.attempt(env, body, breaker, admission)
             if outcome is None:
                 return None
-            if isinstance(outcome.error, UpstreamTimeout):
-                return outcome  # a hung upstream is not retried: the deadline is shared
+            if isinstance(outcome.error, UpstreamTimeout | NotReady):
+                return outcome  # a hung upstream, or no key: not retried (the deadline is shared)
             retry_after = parse_retry_after(_text_headers(outcome.headers), self.gw.clock.wall())
             delay = next_attempt(
                 self.retry, attempts_made=made, now=self.gw.clock.monotonic(),
@@ -157,13 +164,25 @@ class Dispatch:
     ) -> Failure | None:
         """One upstream call. None when the client was answered; a Failure worth retrying."""
         try:
-            reply = await self.send(env, body)
+            key = await env.current_key()
+        except NotReady as exc:
+            return Failure(exc)
+        error_body: bytes | None = None
+        try:
+            reply = await self.send(env, key, body)
+            if reply.status == 401 and env.cache is not None:
+                # Perhaps a rotated key: fetch the current one once and try again with it.
+                error_body = await self.read(reply)
+                fresh = await env.cache.refresh_now(seen=key)
+                if fresh != key:
+                    reply, error_body = await self.send(env, fresh, body), None
         except (UpstreamTimeout, UpstreamUnavailable) as exc:
             breaker.record(False, admission)
             return Failure(exc)
         if reply.status < 400:
             return await self.answer(reply, breaker, admission)
-        error_body = await self.read(reply)
+        if error_body is None:
+            error_body = await self.read(reply)
         failed = is_upstream_failure(reply.status)
         breaker.record(not failed, admission)
         verdict = should_retry(
@@ -178,12 +197,11 @@ class Dispatch:
         )
         return None  # a client error: retrying or another model would fail the same way
 
-    async def send(self, env: Environment, body: bytes) -> Reply:
-        assert env.key is not None
+    async def send(self, env: Environment, key: SecretValue, body: bytes) -> Reply:
         url = env.base_url + self.ex.path
         if self.ex.query:
             url += "?" + self.ex.query.decode("latin-1")
-        headers = upstream_headers(self.ex.headers, env.key.reveal())
+        headers = upstream_headers(self.ex.headers, key.reveal())
         policy = self.ctx.timeouts
         now = self.gw.clock.monotonic()  # the first byte counts from this attempt's send
         wait_s, limit = time_left(policy, Phase.FIRST_BYTE, self.ctx.t0, now, now)

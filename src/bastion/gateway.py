@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from bastion.alerts import Alert, AlertDelivery, Outbox
+from bastion.alerts.budget import secret_alert
 from bastion.alerts.rollover import resolves_due
 from bastion.clock import Clock
 from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
@@ -31,7 +32,7 @@ from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.ratelimit import RateLimiter
 from bastion.pricing.catalog import Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
-from bastion.secrets import SecretError, SecretValue, resolve_secret
+from bastion.secrets import SecretCache, SecretError, SecretValue, open_secret, resolve_secret
 from bastion.stores.sqlite import SQLiteStore
 from bastion.upstream import AiohttpTransport, Transport
 
@@ -43,14 +44,43 @@ class Environment:
     name: str
     base_url: str
     key_ref: str
-    key: SecretValue | None = None
+    cache: SecretCache | None
+    """Keeps the key fresh (schedule, 401, outage); None when the reference cannot be opened."""
     key_error: str | None = None
 
-    def resolve_key(self, environ: Mapping[str, str]) -> None:
+    @property
+    def key(self) -> SecretValue | None:
+        return self.cache.current if self.cache is not None else None
+
+    async def resolve(self) -> None:
+        """Fetch the key now (at start, and from /readyz while it is missing)."""
+        if self.cache is None:
+            return
         try:
-            self.key, self.key_error = resolve_secret(self.key_ref, environ), None
+            await self.cache.get()
+            self.key_error = None
         except SecretError as exc:
-            self.key, self.key_error = None, str(exc)
+            self.key_error = str(exc)
+
+    async def current_key(self) -> SecretValue:
+        """The key for the next upstream call; refreshes in the background when due."""
+        if self.cache is None:
+            raise NotReady(f"the upstream key of environment {self.name!r}: {self.key_error}")
+        try:
+            return await self.cache.get()
+        except SecretError as exc:
+            raise NotReady(f"the upstream key of environment {self.name!r}: {exc}") from None
+
+
+def open_environment(
+    name: str, base_url: str, ref: str, environ: Mapping[str, str], clock: Clock,
+    on_error: Callable[[str, SecretError, int], None],
+) -> Environment:  # fmt: skip
+    try:
+        source = open_secret(ref, environ)
+    except SecretError as exc:
+        return Environment(name, base_url, ref, None, str(exc))
+    return Environment(name, base_url, ref, SecretCache(source, clock=clock, on_error=on_error))
 
 
 @dataclass
@@ -135,13 +165,13 @@ class Gateway:
         env = self.environments.get(name)
         if env is None:
             raise PermissionDenied(f"this key's environment {name!r} is not configured")
-        if env.key is None:
-            raise NotReady(f"the upstream key of environment {name!r} is not available")
         return env
 
     async def start(self) -> None:
         self.writer.start()
         self.refresh()
+        for env in self.environments.values():
+            await env.resolve()
         await self.seed_budgets()
         poll = self.config.keys.revocation_poll_s
         self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
@@ -160,6 +190,9 @@ class Gateway:
         self._tasks.clear()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        for env in self.environments.values():
+            if env.cache is not None:
+                await env.cache.aclose()
         await self.alerts.aclose()
         self.alerts.outbox.close()
         await self.transport.aclose()
@@ -175,8 +208,8 @@ class Gateway:
             problems["store"] = f"{type(exc).__name__}: {exc}"
         for env in self.environments.values():
             if env.key is None:
-                env.resolve_key(self.environ)
-            if env.key_error:
+                await env.resolve()
+            if env.key_error and env.key is None:
                 problems[f"environment.{env.name}"] = env.key_error
         return problems
 
@@ -205,12 +238,27 @@ def build_gateway(
         store, config.log.flush_interval_s, config.log.max_batch, log_stream,
         observers=[metrics.observe],
     )  # fmt: skip
+    alerts = AlertDelivery(
+        Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
+    )
+
+    background: set[asyncio.Future[Any]] = set()
+
+    def secret_failed(ref: str, error: SecretError, failures: int) -> None:
+        """A secret manager is down: the last good key keeps serving; page once per outage."""
+        emit("secret_refresh_failed", ref=ref, failures=failures, error=str(error))
+        if failures == 1:
+            alert = secret_alert(ref, str(error), clock.wall())
+            future = asyncio.ensure_future(asyncio.to_thread(alerts.enqueue, alert))
+            background.add(future)
+            future.add_done_callback(background.discard)
+
     environments = {
-        name: Environment(name, env.upstream.base_url, env.upstream.api_key)
+        name: open_environment(
+            name, env.upstream.base_url, env.upstream.api_key, environ, clock, secret_failed
+        )
         for name, env in config.environments.items()
     }
-    for env in environments.values():
-        env.resolve_key(environ)
     catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
     return Gateway(
         config=config,
@@ -233,9 +281,8 @@ def build_gateway(
         limiter=RateLimiter(clock.monotonic, wall=clock.wall),
         ledger=BudgetLedger(),
         guard=AgentRunGuard(clock.monotonic),
-        alerts=AlertDelivery(
-            Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
-        ),
+        alerts=alerts,
+        _background=background,
     )
 
 

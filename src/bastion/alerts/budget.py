@@ -1,7 +1,9 @@
-"""Alerts for the cost guardrails: a budget crossing a threshold, an agent run stopped."""
+"""Alerts the gateway raises itself: a budget crossing a threshold or at its cap, an agent run
+stopped, a secret manager that cannot be reached."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from bastion.alerts.model import Alert, dedup_key, spend_alert
@@ -65,4 +67,18 @@ def run_alert(key_id: str, run_id: str, refused: AgentRunLimited, at: float) -> 
             "spent_usd": snapshot.spent_micros / 1_000_000,
             "age_s": round(snapshot.age_s, 1),
         },
+    )
+
+
+def secret_alert(ref: str, error: str, at: float) -> Alert:
+    """The secret manager behind `ref` failed; Bastion keeps serving the last good key."""
+    return Alert(
+        dedup_key=dedup_key(
+            "secret.refresh_failed", ref, time.strftime("%Y-%m-%d", time.gmtime(at)), 1.0
+        ),
+        action="trigger",
+        severity="error",
+        summary=f"Cannot refresh upstream key {ref}; serving the last good key: {error}"[:1024],
+        created_at=at,
+        details={"rule": "secret.refresh_failed", "reference": ref},
     )

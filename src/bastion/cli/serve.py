@@ -33,7 +33,7 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
     port = port or config.server.port
     click.echo(f"bastion: gateway on http://{host}:{port}", err=True)
     for env in gateway.environments.values():
-        state = "key resolved" if env.key else f"KEY NOT AVAILABLE: {env.key_error}"
+        state = f"key {env.key_ref}" if env.cache else f"KEY NOT AVAILABLE: {env.key_error}"
         click.echo(f"bastion: environment {env.name} -> {env.base_url} ({state})", err=True)
     uvicorn.run(
         GatewayApp(gateway),
