@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,10 +29,15 @@ class ClientGone(Exception):
 
 
 def correlation_id(inbound: bytes | None) -> str:
-    """The client's x-request-id when it is a sane token, else a fresh one (never trusted raw)."""
+    """The client's x-request-id when it is a sane token, else a fresh one (never trusted raw).
+
+    A fresh id starts with the time in milliseconds, then 48 random bits: ids sort by time, so
+    the request log's request_id index grows at its end. Random ids put each row in a random
+    index page, several times the cost of a row once the log holds 100k rows (bench/README.md).
+    """
     if inbound is not None and _REQUEST_ID.fullmatch(inbound):
         return inbound.decode()
-    return "bst-" + os.urandom(12).hex()
+    return f"bst-{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"
 
 
 def header(headers: Headers, name: bytes) -> bytes | None:

@@ -9,7 +9,6 @@ total timeouts are enforced chunk by chunk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from enum import Enum
 
@@ -106,28 +105,69 @@ async def relay_json(
 
 
 async def relay_stream(ctx: RelayContext, reply: Reply, headers: Headers) -> StreamEnd:
-    """Pass an SSE stream through as it arrives; how it ended decides the breaker's verdict."""
+    """Pass an SSE stream through as it arrives; how it ended decides the breaker's verdict.
+
+    The stream is pumped in the calling task; one watcher task cancels it when the client
+    disconnects, and the upstream is then closed at once.
+    """
     observer = StreamObserver()
     record = ctx.record
     record.status = reply.status
     await ctx.ex.start(reply.status, headers)
-    pump = asyncio.ensure_future(_pump(ctx, reply, observer))
-    gone = asyncio.ensure_future(_wait_for_disconnect(ctx.ex.receive))
-    end = StreamEnd.CLIENT_GONE
+    watch = DisconnectWatch(ctx.ex.receive)
     try:
-        await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        if not pump.done():
-            pump.cancel()
-            reply.close()
-            record.outcome = "client_disconnected"
-        gone.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gone
-        with contextlib.suppress(asyncio.CancelledError):
-            end = await _finish(ctx, await pump, observer)
+        problem = await _pump(ctx, reply, observer)
+    except asyncio.CancelledError:
+        reply.close()
+        record.outcome = "client_disconnected"
         _account(ctx, observer)
-    return end
+        if not watch.caused_cancellation():
+            raise  # cancelled from outside (server shutdown): not ours to swallow
+        return StreamEnd.CLIENT_GONE
+    finally:
+        watch.stop()
+    try:
+        return await _finish(ctx, problem, observer)
+    finally:
+        _account(ctx, observer)
+
+
+class DisconnectWatch:
+    """Cancels the current task when the client disconnects: one extra task per stream.
+
+    After catching a CancelledError the task asks `caused_cancellation()`: True when the
+    disconnect alone cancelled it (the cancellation is then undone), False when someone else
+    cancelled it too, e.g. a server shutdown, which must go on propagating.
+    """
+
+    __slots__ = ("_failure", "_fired", "_target", "_watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        target = asyncio.current_task()
+        assert target is not None, "DisconnectWatch runs inside a task"
+        self._target = target
+        self._fired = False
+        self._failure: Exception | None = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception as exc:  # noqa: BLE001 -- a background task: re-raised in the target
+            self._failure = exc
+        self._fired = True
+        self._target.cancel()
+
+    def caused_cancellation(self) -> bool:
+        if not self._fired or self._target.uncancel() > 0:
+            return False
+        if self._failure is not None:
+            raise self._failure
+        return True
+
+    def stop(self) -> None:
+        self._watcher.cancel()
 
 
 async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
@@ -169,7 +209,7 @@ async def _pump(
     ctx: RelayContext, reply: Reply, observer: StreamObserver
 ) -> tuple[StreamEnd, str] | None:
     """Forward complete events as they arrive; what went wrong upstream, or None."""
-    held = b""
+    held = HeldEvent()
     clock = ctx.clock
     chunks = reply.chunks().__aiter__()
     last_byte_at = clock.monotonic()
@@ -187,18 +227,54 @@ async def _pump(
             return StreamEnd.BROKE, f"upstream connection broke mid-stream: {exc}"
         last_byte_at = clock.monotonic()
         observer.observe(received, last_byte_at)
-        chunk = held + received if held else received
-        cut = complete_frames_end(chunk)
-        if not cut and len(chunk) > MAX_HELD_BYTES:
-            cut = len(chunk)  # no frame end in sight (bare-CR stream, giant event): pass it on
-        held = chunk[cut:]
-        if cut:
-            await ctx.send(chunk if not held else chunk[:cut], True)
-    if held:
-        await ctx.send(held, True)
+        ready = held.take(received)
+        if ready:
+            await ctx.send(ready, True)
+    rest = held.take_all()
+    if rest:
+        await ctx.send(rest, True)
     return None
 
 
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class HeldEvent:
+    """The start of an unfinished event, held back until its end arrives or MAX_HELD_BYTES pass.
+
+    Held as pieces, joined once when they go out: joining with every chunk would copy the held
+    bytes again each time (quadratic in the event's size, up to the bound).
+    """
+
+    __slots__ = ("_pieces", "_size", "_tail")
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._tail = b""  # the last bytes held: a frame end may straddle two chunks
+
+    def take(self, received: bytes) -> bytes:
+        """What can go to the client now of the held bytes and `received`; holds the rest."""
+        cut = complete_frames_end(received)
+        if not cut and self._pieces:
+            edge = self._tail + received[:3]
+            cut = max(complete_frames_end(edge) - len(self._tail), 0)
+        if not cut:
+            if self._size + len(received) <= MAX_HELD_BYTES:
+                self._hold(received)
+                return b""
+            cut = len(received)  # no frame end in sight (bare-CR stream, giant event): pass it on
+        ready = received if cut == len(received) else received[:cut]
+        if self._pieces:
+            ready = b"".join((*self._pieces, ready))
+            self._pieces, self._size, self._tail = [], 0, b""
+        if cut < len(received):
+            self._hold(received[cut:])
+        return ready
+
+    def take_all(self) -> bytes:
+        ready = b"".join(self._pieces)
+        self._pieces, self._size, self._tail = [], 0, b""
+        return ready
+
+    def _hold(self, piece: bytes) -> None:
+        self._pieces.append(piece)
+        self._size += len(piece)
+        self._tail = (self._tail + piece[-3:])[-3:]

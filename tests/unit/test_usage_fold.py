@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import tracemalloc
 from collections.abc import Mapping
 
 import orjson
@@ -265,6 +267,89 @@ def test_observer_before_any_event() -> None:
     assert observer.usage == Usage()
     assert observer.first_token_at is None
     assert not observer.saw_message_stop
+
+
+MB = 1024 * 1024
+BIG_TEXT = sse(
+    "content_block_delta",
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x" * MB}},
+)
+BIG_TOOL_INPUT = sse(
+    "content_block_delta",
+    {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "input_json_delta", "partial_json": '{"error": "message_delta' * 40_000},
+    },
+)
+BIG_UNKNOWN = sse("future_event", {"type": "future_event", "blob": "y" * MB})
+BIG_NEEDED = message_delta({"output_tokens": 7, "padding": "p" * 100_000}, stop_reason="end_turn")
+
+
+def giant_stream(giant: bytes) -> tuple[bytes, int]:
+    """A stream with `giant` as its first delta, and the index just past the giant frame."""
+    head = message_start(START) + BLOCK_START
+    tail = message_delta({"output_tokens": 30}, stop_reason="end_turn") + STOP
+    return head + giant + tail, len(head) + len(giant)
+
+
+def split(stream: bytes, size: int, extra_cuts: tuple[int, ...]) -> list[tuple[int, bytes]]:
+    """`size`-byte chunks, also cut at `extra_cuts`, each with where it starts."""
+    cuts = sorted({*range(0, len(stream), size), *extra_cuts, len(stream)})
+    return [(a, stream[a:b]) for a, b in itertools.pairwise(cuts)]
+
+
+@pytest.mark.parametrize(
+    ("giant", "extra_cuts"),
+    [
+        pytest.param(BIG_TEXT, (), id="1 MB text delta"),
+        pytest.param(BIG_TEXT, (-1,), id="text delta, frame end split between its two LFs"),
+        pytest.param(BIG_TEXT, (-2,), id="text delta, next chunk starts at its frame end"),
+        pytest.param(BIG_TEXT, (-3, -1), id="text delta, its last line end alone in a chunk"),
+        pytest.param(BIG_TOOL_INPUT, (), id="tool-input delta naming needed events"),
+        pytest.param(BIG_UNKNOWN, (-1,), id="unknown event"),
+    ],
+)
+def test_observer_skips_a_giant_unneeded_event_in_bounded_memory(
+    giant: bytes, extra_cuts: tuple[int, ...]
+) -> None:
+    stream, giant_end = giant_stream(giant)
+    chunks = split(stream, 1024, tuple(giant_end + cut for cut in extra_cuts))
+    observer = StreamObserver()
+    tracemalloc.start()
+    try:
+        for at, chunk in chunks:
+            observer.observe(chunk, now=float(at))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024  # the 1 MB frame was never held whole
+    assert observer.usage == Usage(100, 30, 2000, 300, 0)
+    assert observer.stop_reason == "end_turn"
+    assert observer.saw_message_stop and observer.error_type is None
+    if giant.startswith(b"event: content_block_delta"):  # timed when the giant frame completed
+        assert observer.first_token_at == max(float(at) for at, _ in chunks if at < giant_end)
+
+
+def test_observer_still_reads_a_giant_needed_event() -> None:
+    observer = observe(message_start(START) + BIG_NEEDED + STOP, chunk_size=1024)
+    assert observer.usage == Usage(100, 7, 2000, 300, 0)
+    assert observer.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("line_start", [False, True], ids=["mid-line", "at a line start"])
+def test_observer_switching_to_cr_line_ends_while_skipping(line_start: bool) -> None:
+    """A bare CR after the skip began: the decoder takes over and still finds the frame's end."""
+    stream, giant_end = giant_stream(BIG_TEXT)
+    cut = giant_end - 1 if line_start else giant_end - 2
+    rest = stream[cut:].replace(b"\n", b"\r\n")
+    observer = StreamObserver()
+    for index in range(0, cut, 1024):
+        observer.observe(stream[index : min(index + 1024, cut)], now=float(index))
+    observer.observe(rest, now=float(cut))
+    assert observer.usage == Usage(100, 30, 2000, 300, 0)
+    assert observer.saw_message_stop and observer.error_type is None
+    assert observer.first_token_at == float(cut)
 
 
 @pytest.mark.parametrize(

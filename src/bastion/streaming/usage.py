@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from bastion.streaming.sse import SSEDecoder, SSEFrame, complete_frames_end
+from bastion.streaming.sse import SSEDecoder, SSEFrame
 from bastion.types import Usage
 
 MALFORMED_EVENT = "malformed_event"
@@ -53,6 +53,12 @@ def fold_stream_usage(
     return usage_from_json(_overlay(start or {}, delta or {}))
 
 
+SKIP_AFTER_BYTES = 64 * 1024
+"""An unfinished frame this large, of an event metering never reads, is no longer held."""
+
+_READ_EVENTS = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
+
+
 class StreamObserver:
     """Watches one Messages SSE stream as its chunks go by to the client, without holding them.
 
@@ -67,6 +73,8 @@ class StreamObserver:
         "_delta_usage",
         "_full",
         "_held",
+        "_skip_at_line_start",
+        "_skipping",
         "_start_usage",
         "error_type",
         "first_token_at",
@@ -80,6 +88,8 @@ class StreamObserver:
         self._decoder = SSEDecoder()
         self._held = b""  # the start of a frame whose end has not arrived yet
         self._full = False  # bare-CR line ends seen: every chunk goes through the decoder
+        self._skipping: bytes | None = None  # the event whose too-large frame is being skipped
+        self._skip_at_line_start = False  # the last byte skipped was LF
         self._start_usage: Mapping[str, object] | None = None
         self._delta_usage: Mapping[str, object] | None = None
         self.first_token_at: float | None = None
@@ -93,27 +103,92 @@ class StreamObserver:
         """Take in the next raw chunk of the stream, received at `now`.
 
         Cheap on the hot path: complete frames are scanned as bytes, and only a slab that names
-        a needed event is split into frames. Bare-CR line ends (never sent by the API, but legal
-        SSE) switch this stream to the full decoder.
+        a needed event is split into frames. A frame of an unneeded event (named by its first
+        line, as the API sends it) is no longer held past SKIP_AFTER_BYTES: a multi-MB text or
+        tool-input delta costs one scan for its end. Bare-CR line ends (never sent by the API,
+        but legal SSE) switch this stream to the full decoder.
         """
         if self._full or b"\r" in chunk:
-            self._full = True
-            if self._held:
-                chunk, self._held = self._held + chunk, b""
-            self._dispatch(self._decoder.feed(chunk), now)
+            self._observe_full(chunk, now)
             return
-        if self._held:
-            chunk = self._held + chunk
-        end = complete_frames_end(chunk)
-        self._held = chunk[end:]
-        if not end:
+        if self._skipping is not None:
+            chunk = self._skip(chunk, now)
+            if not chunk:
+                return
+        held = self._held
+        if held:  # rescan only the last byte of what was held: it may be half of b"\n\n"
+            scan_from = len(held) - 1
+            chunk = held + chunk
+        else:
+            scan_from = 0
+        end = chunk.rfind(b"\n\n", scan_from) + 2
+        if end < 2:
+            self._held = chunk
+            if len(chunk) > SKIP_AFTER_BYTES:
+                self._start_skipping(chunk)
             return
-        complete = chunk[:end] if self._held else chunk
+        if end < len(chunk):
+            self._held = chunk[end:]
+            complete = chunk[:end]
+            if len(self._held) > SKIP_AFTER_BYTES:
+                self._start_skipping(self._held)
+        else:
+            self._held = b""
+            complete = chunk
         if self.first_token_at is None and b"content_block_delta" in complete:
             self.first_token_at = now
-        # Decode only a slab that may hold an event metering needs (message_*, error).
+        # Decode only the frames that may be an event metering needs (message_*, error).
         if b"message_" in complete or b"error" in complete:
-            self._dispatch(self._decoder.feed(complete), now)
+            self._dispatch(self._decoder.feed(_frames_mentioning_needed(complete)), now)
+
+    def _start_skipping(self, held: bytes) -> None:
+        event = _skippable_event(held)
+        if event is not None:
+            self._skipping = event
+            self._skip_at_line_start = False
+            self._held = b""
+
+    def _skip(self, chunk: bytes, now: float) -> bytes:
+        """Drop `chunk` up to the end of the frame being skipped; what follows it.
+
+        A line break that does not end the frame means more lines than the API sends (one could
+        rename the event): the frame's head then goes back in front of them, to be read whole.
+        """
+        if not chunk:
+            return chunk
+        if self._skip_at_line_start:  # the last chunk ended in LF
+            if chunk[0] != 10:
+                return self._resume(chunk)
+            end = 1
+        else:
+            line_end = chunk.find(b"\n")
+            if line_end < 0:
+                return b""
+            end = line_end + 2
+            if end > len(chunk):
+                self._skip_at_line_start = True
+                return b""
+            if chunk[end - 1] != 10:
+                return self._resume(chunk[line_end + 1 :])
+        if self._skipping == b"content_block_delta" and self.first_token_at is None:
+            self.first_token_at = now
+        self._skipping = None
+        return chunk[end:]
+
+    def _resume(self, rest: bytes) -> bytes:
+        """The skipped frame's head, with an empty data line, followed by `rest` of the frame."""
+        assert self._skipping is not None
+        head = b"event: " + self._skipping + b"\ndata:\n"
+        self._skipping = None
+        return head + rest
+
+    def _observe_full(self, chunk: bytes, now: float) -> None:
+        self._full = True
+        if self._skipping is not None:  # the decoder takes over; the rest of a line is a comment
+            chunk = self._resume(chunk if self._skip_at_line_start else b":" + chunk)
+        elif self._held:
+            chunk, self._held = self._held + chunk, b""
+        self._dispatch(self._decoder.feed(chunk), now)
 
     def _dispatch(self, frames: list[SSEFrame], now: float) -> None:
         for frame in frames:
@@ -210,6 +285,44 @@ def _overlay(base: Mapping[str, object], top: Mapping[str, object]) -> dict[str,
         elif value is not None:
             merged[name] = value
     return merged
+
+
+def _frames_mentioning_needed(slab: bytes) -> bytes:
+    """The frames of a slab of complete LF frames that contain b"message_" or b"error".
+
+    Only those can be a message_* or error event (the event name is in the frame), and cutting
+    them out costs a few searches where decoding every frame of the slab costs one parse each.
+    """
+    parts: list[bytes] = []
+    end = 0
+    message = slab.find(b"message_")
+    error = slab.find(b"error")
+    while message >= 0 or error >= 0:
+        at = message if error < 0 or 0 <= message < error else error
+        cut = slab.rfind(b"\n\n", end, at)
+        start = end if cut < 0 else cut + 2
+        end = slab.find(b"\n\n", at) + 2
+        parts.append(slab[start:end])
+        if 0 <= message < end:
+            message = slab.find(b"message_", end)
+        if 0 <= error < end:
+            error = slab.find(b"error", end)
+    return b"".join(parts)
+
+
+def _skippable_event(frame: bytes) -> bytes | None:
+    """The event of an unfinished frame shaped as the API sends it, an `event:` line then an open
+    `data:` line, when metering never reads that event; else None."""
+    line_end = frame.find(b"\n")
+    if (
+        not frame.startswith(b"event:")
+        or not frame.startswith(b"data:", line_end + 1)
+        or frame.find(b"\n", line_end + 1) >= 0
+    ):
+        return None
+    name = frame[6:line_end]
+    name = name[1:] if name[:1] == b" " else name
+    return None if name in _READ_EVENTS else name
 
 
 def _parse_object(data: bytes) -> dict[str, object] | None:
