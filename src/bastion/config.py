@@ -84,7 +84,7 @@ class LogConfig(_Model):
 class UpstreamConfig(_Model):
     base_url: str = "https://api.anthropic.com"
     api_key: str
-    """Secret reference for the upstream key: env:NAME or file:PATH (secret managers later)."""
+    """Secret reference for the upstream key: aws-sm:, vault:, gcp-sm:, or env:/file: in dev."""
 
     @field_validator("base_url")
     @classmethod
