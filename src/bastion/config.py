@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from bastion.alerts.channels import AlertsConfig
+from bastion.policies.ratelimit import RateLimits
 from bastion.secrets.references import check_secret_reference
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -229,6 +231,18 @@ class RateLimitConfig(_Model):
     """Share of a minute's allowance that may arrive at once. 1.0 is Anthropic's own bucket (an
     idle caller may spend a whole minute's worth at once); smaller holds the rate tighter but
     must leave room for the largest single request's tokens."""
+
+    @cached_property
+    def limits(self) -> RateLimits | None:
+        """The limiter's view, built once; None when nothing is limited."""
+        limits = RateLimits(
+            self.requests_per_minute,
+            self.input_tokens_per_minute,
+            self.output_tokens_per_minute,
+            self.concurrent,
+            self.burst,
+        )
+        return limits if limits.rates() or limits.concurrent is not None else None
 
     @model_validator(mode="after")
     def _bucket_holds_one(self) -> RateLimitConfig:

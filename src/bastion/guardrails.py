@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bastion.asgi import Exchange, header
-from bastion.config import BastionConfig, BudgetConfig, RateLimitConfig, RouteConfig
+from bastion.config import BastionConfig, BudgetConfig, RouteConfig
 from bastion.errors import BastionError, InvalidRequest
 from bastion.policies.agentguard import (
     RUN_HEADER,
@@ -84,10 +84,11 @@ def applicable_budgets(
 def rate_checks(
     config: BastionConfig, principal: Principal, end_user: str | None
 ) -> list[tuple[str, RateLimits]]:
-    checks = [(f"key:{principal.key_id}", _limits(config.rate_limits.key))]
-    if end_user is not None:
-        checks.append((f"user:{end_user}", _limits(config.rate_limits.user)))
-    return [(scope, limits) for scope, limits in checks if _any(limits)]
+    key, user = config.rate_limits.key.limits, config.rate_limits.user.limits
+    checks = [(f"key:{principal.key_id}", key)] if key is not None else []
+    if end_user is not None and user is not None:
+        checks.append((f"user:{end_user}", user))
+    return checks
 
 
 def run_limits(route_name: str, route: RouteConfig) -> RunLimits:
@@ -226,17 +227,3 @@ async def _reserve(
         if not decision.admitted:
             raise AgentRunLimited(decision)
         holds.run = (principal.key_id, run_id)
-
-
-def _limits(config: RateLimitConfig) -> RateLimits:
-    return RateLimits(
-        config.requests_per_minute,
-        config.input_tokens_per_minute,
-        config.output_tokens_per_minute,
-        config.concurrent,
-        config.burst,
-    )
-
-
-def _any(limits: RateLimits) -> bool:
-    return bool(limits.rates()) or limits.concurrent is not None
