@@ -208,28 +208,42 @@ def _account(ctx: RelayContext, observer: StreamObserver) -> None:
 async def _pump(
     ctx: RelayContext, reply: Reply, observer: StreamObserver
 ) -> tuple[StreamEnd, str] | None:
-    """Forward complete events as they arrive; what went wrong upstream, or None."""
+    """Forward complete events as they arrive; what went wrong upstream, or None.
+
+    One timeout, re-armed before each wait for the upstream and disarmed while the client is
+    sent to: a slow client is back-pressure, not an upstream timeout.
+    """
     held = HeldEvent()
     clock = ctx.clock
+    loop = asyncio.get_running_loop()
     chunks = reply.chunks().__aiter__()
     last_byte_at = clock.monotonic()
-    while True:
-        wait_s, limit = ctx.body_time_left(last_byte_at)
-        try:
-            async with asyncio.timeout(wait_s):
-                received = await anext(chunks)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            reply.close()
-            return StreamEnd.TIMED_OUT, describe_timeout(limit, ctx.timeouts)
-        except UpstreamStreamError as exc:
-            return StreamEnd.BROKE, f"upstream connection broke mid-stream: {exc}"
-        last_byte_at = clock.monotonic()
-        observer.observe(received, last_byte_at)
-        ready = held.take(received)
-        if ready:
-            await ctx.send(ready, True)
+    limit = "idle"
+    try:
+        async with asyncio.timeout(None) as deadline:
+            while True:
+                wait_s, limit = ctx.body_time_left(last_byte_at)
+                deadline.reschedule(loop.time() + wait_s)
+                try:
+                    received = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:  # the transport's own
+                    reply.close()
+                    return StreamEnd.TIMED_OUT, describe_timeout(limit, ctx.timeouts)
+                except UpstreamStreamError as exc:
+                    return StreamEnd.BROKE, f"upstream connection broke mid-stream: {exc}"
+                deadline.reschedule(None)
+                last_byte_at = clock.monotonic()
+                observer.observe(received, last_byte_at)
+                ready = held.take(received)
+                if ready:
+                    await ctx.send(ready, True)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        reply.close()
+        return StreamEnd.TIMED_OUT, describe_timeout(limit, ctx.timeouts)
     rest = held.take_all()
     if rest:
         await ctx.send(rest, True)

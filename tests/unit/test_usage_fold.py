@@ -331,6 +331,15 @@ def test_observer_skips_a_giant_unneeded_event_in_bounded_memory(
         assert observer.first_token_at == max(float(at) for at, _ in chunks if at < giant_end)
 
 
+def test_observer_reads_a_skipped_frame_whole_when_it_has_more_lines() -> None:
+    """A later line could rename the event (legal SSE, never sent by the API): it is not lost."""
+    renamed = b"event: ping\ndata: " + b"x" * MB + b"\nevent: message_stop\n\n"
+    stream = message_start(START) + renamed + message_delta({"output_tokens": 3})
+    observer = observe(stream, chunk_size=1024)
+    assert observer.saw_message_stop
+    assert observer.usage == Usage(100, 3, 2000, 300, 0)
+
+
 def test_observer_still_reads_a_giant_needed_event() -> None:
     observer = observe(message_start(START) + BIG_NEEDED + STOP, chunk_size=1024)
     assert observer.usage == Usage(100, 7, 2000, 300, 0)
