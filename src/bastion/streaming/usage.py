@@ -103,10 +103,10 @@ class StreamObserver:
         """Take in the next raw chunk of the stream, received at `now`.
 
         Cheap on the hot path: complete frames are scanned as bytes, and only a slab that names
-        a needed event is split into frames. A frame of an unneeded event (named by its first
-        line, as the API sends it) is no longer held past SKIP_AFTER_BYTES: a multi-MB text or
-        tool-input delta costs one scan for its end. Bare-CR line ends (never sent by the API,
-        but legal SSE) switch this stream to the full decoder.
+        a needed event is split into frames. A frame of an unneeded event (an `event:` line and
+        one open `data:` line, as the API sends it) is no longer held past SKIP_AFTER_BYTES: a
+        multi-MB text or tool-input delta costs one scan for its end. Bare-CR line ends (never
+        sent by the API, but legal SSE) switch this stream to the full decoder.
         """
         if self._full or b"\r" in chunk:
             self._observe_full(chunk, now)
@@ -314,15 +314,13 @@ def _skippable_event(frame: bytes) -> bytes | None:
     """The event of an unfinished frame shaped as the API sends it, an `event:` line then an open
     `data:` line, when metering never reads that event; else None."""
     line_end = frame.find(b"\n")
-    if (
-        not frame.startswith(b"event:")
-        or not frame.startswith(b"data:", line_end + 1)
-        or frame.find(b"\n", line_end + 1) >= 0
-    ):
+    if not frame.startswith(b"event:") or not frame.startswith(b"data:", line_end + 1):
         return None
     name = frame[6:line_end]
     name = name[1:] if name[:1] == b" " else name
-    return None if name in _READ_EVENTS else name
+    if name in _READ_EVENTS or frame.find(b"\n", line_end + 1) >= 0:
+        return None
+    return name
 
 
 def _parse_object(data: bytes) -> dict[str, object] | None:
