@@ -15,6 +15,14 @@ def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     process.stop()
 
 
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Process]:
+    """A mock of the test's own, for tests that change its scenario or count its calls."""
+    process = start_mock(tmp_path)
+    yield process
+    process.stop()
+
+
 @pytest.fixture(scope="session")
 def gateway(mock: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """One gateway for the session, with a 1 MiB body cap so the 413 test stays small."""

@@ -43,13 +43,6 @@ ADMIN_KEY = "admin-" + "k" * 32
 
 
 @pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Process]:
-    process = start_mock(tmp_path)
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def gateway(
     upstream: Process, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Gateway]:

@@ -13,7 +13,7 @@ import anthropic
 import orjson
 import pytest
 
-from tests.e2e.harness import Gateway, Process, start_gateway, start_mock
+from tests.e2e.harness import Gateway, Process, start_gateway
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 ADMIN_KEY = "runbook-admin-" + "a" * 24
@@ -46,13 +46,6 @@ def _blocks(text: str) -> Iterator[tuple[str, str]]:
             continue
         for block in re.findall(r"```sh\n(.*?)```", part, flags=re.S):
             yield heading, block
-
-
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Process]:
-    process = start_mock(tmp_path)
-    yield process
-    process.stop()
 
 
 @pytest.fixture
