@@ -70,6 +70,7 @@ class RecordWriter:
         log_stream: BinaryIO | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         observers: Sequence[Callable[[RequestRecord], None]] = (),
+        sinks: Sequence[Callable[[Sequence[RequestRecord]], None]] = (),
     ) -> None:
         self._store = store
         self._interval = flush_interval_s
@@ -78,6 +79,8 @@ class RecordWriter:
         self._on_error = on_error or _report_to_stderr
         self._observers = tuple(observers)
         """Called with every record in the writer's thread (metrics): off the request path."""
+        self._sinks = tuple(sinks)
+        """Called with every stored batch in the writer's thread (samples, rollups)."""
         self._pending: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -122,6 +125,11 @@ class RecordWriter:
             self._store.insert_records(batch)
         except Exception as exc:  # noqa: BLE001 -- a broken store must not kill the writer thread: report it
             self._on_error(exc)
+        for sink in self._sinks:
+            try:
+                sink(batch)
+            except Exception as exc:  # noqa: BLE001 -- a failing sink must not stop the log
+                self._on_error(exc)
         if self._log is not None:
             try:
                 self._log.write(b"".join(record_json(r) + b"\n" for r in batch))
