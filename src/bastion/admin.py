@@ -6,7 +6,6 @@ once and reach other workers through the store within a poll, as `bastion rollba
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 
@@ -16,10 +15,10 @@ from bastion.asgi import JSON, Exchange
 from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
 from bastion.events import emit
 from bastion.gateway import Gateway
+from bastion.policies.admin_auth import AdminKeyUnavailable, admin_role
 from bastion.policies.control import ACTIONS, apply_action
 from bastion.policies.keys import key_from_headers
 from bastion.policies.validate import parse_json_object
-from bastion.secrets import SecretError, resolve_secret
 from bastion.stores.base import ControlEntry
 
 MAX_ADMIN_BODY = 64 * 1024
@@ -46,15 +45,14 @@ class AdminAPI:
             raise NotFound(f"{ex.method} {ex.path} is not an admin endpoint")
 
     def authenticate(self, ex: Exchange) -> None:
-        ref = self.gw.config.admin.key
-        if ref is None:
+        if self.gw.config.admin.key is None:
             raise NotFound("the admin API is off: set admin.key in the config")
-        try:
-            expected = resolve_secret(ref, self.gw.environ).reveal()
-        except SecretError as exc:
-            raise AuthenticationFailed(f"admin key unavailable: {exc}") from None
         given = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization")) or ""
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        try:
+            role = admin_role(self.gw.config.admin, self.gw.environ, given)
+        except AdminKeyUnavailable as exc:
+            raise AuthenticationFailed(f"admin key unavailable: {exc}") from None
+        if role is None:
             raise AuthenticationFailed("invalid admin key")
 
     def rollback_state(self) -> dict[str, Any]:
