@@ -99,6 +99,15 @@ def memory(pid: int) -> Memory:
     return Memory(values.get("VmRSS", 0), values.get("VmHWM", 0))
 
 
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (`/proc/<pid>/clear_refs`, Linux 4.0+); False if refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def tree_memory(root: int) -> Memory:
     """Memory of `root` plus its live descendants (sums; peaks summed as an upper bound)."""
     total = memory(root)

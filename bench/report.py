@@ -13,6 +13,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from checks import BigStreamResult, SoakResult
 from measure import Cell
@@ -139,9 +140,11 @@ def big_stream_verdict(big: BigStreamResult | None) -> Verdict:
     b, c = big.big, big.control
     evidence = (
         f"{b.repeats}x {b.received_mb:.1f} MB received, slowest {b.seconds:.2f} s (ok={b.ok}); "
-        f"RSS before {b.rss_before_mb:.1f} MB, after {b.rss_after_mb:.1f} MB "
-        f"({big.rss_growth_mb:+.1f}); peak {b.peak_after_mb:.1f} MB vs {c.peak_after_mb:.1f} MB "
-        f"with a 1-token answer to the same prompt ({big.peak_growth_mb:+.1f})"
+        f"after a warm-up, RSS {b.rss_before_mb:.1f} MB, then {list(b.rss_after_mb)} MB: "
+        f"{big.rss_growth_mb:+.2f} MB per answer (median; {big.total_growth_mb:+.1f} in all); "
+        f"peak {median(b.peak_rise_mb):+.1f} MB over its start per answer vs "
+        f"{median(c.peak_rise_mb):+.1f} MB with a 1-token answer to the same prompt "
+        f"({big.peak_growth_mb:+.1f})"
     )
     return Verdict(name, big.passed, evidence)
 

@@ -39,17 +39,20 @@ DEFAULT_TARGETS = ("mock", "bastion", "minimal")
 QUIET_PCT = 10.0
 """A try during which the rest of the machine used more CPU than this (% of all cores) is set
 aside when quieter tries of the same cell exist."""
-CANDIDATES = ("asgi", "minimal-httpx")
+CANDIDATES = ("bastion-aiohttp", "asgi", "asgi-lean", "minimal-httpx")
 SCRIPTS = (
     ("minimal", "minimal_proxy.py"),
     ("minimal-httpx", "minimal_proxy_httpx.py"),
     ("asgi", "asgi_proxy.py"),
+    ("asgi-lean", "asgi_proxy_lean.py"),
 )
 LABELS = (
     ("mock", "bastion mock, direct (the baseline)"),
-    ("bastion", "bastion serve: uvicorn+httptools+uvloop, plain ASGI, aiohttp client, policies"),
+    ("bastion", "bastion serve: uvicorn+httptools+uvloop, plain ASGI, lean client, policies"),
+    ("bastion-aiohttp", "bastion serve as above with server.upstream_client: aiohttp"),
     ("minimal", "bare aiohttp server + aiohttp client + uvloop (bench/minimal_proxy.py)"),
     ("asgi", "uvicorn+httptools+uvloop, plain ASGI, aiohttp client, no policies"),
+    ("asgi-lean", "uvicorn+httptools+uvloop, plain ASGI, bastion.httpclient (lean), no policies"),
     ("minimal-httpx", "bare aiohttp server + httpx client + uvloop"),
 )
 
@@ -141,6 +144,9 @@ def running(name: str, setup: Setup) -> Iterator[servers.Server]:
         return
     if name == "bastion":
         server = servers.start_bastion(setup.config, setup.workdir)
+    elif name == "bastion-aiohttp":
+        config = servers.with_upstream_client(setup.config, "aiohttp")
+        server = servers.start_bastion(config, setup.workdir, name)
     else:
         script = dict(SCRIPTS).get(name)
         if script is None:

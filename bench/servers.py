@@ -144,6 +144,13 @@ def bastion_config(workdir: Path, upstream: str) -> Path:
     return config
 
 
+def with_upstream_client(config: Path, client: str) -> Path:
+    """A copy of Bastion's config (same store, secret and keys) with another upstream client."""
+    variant = config.with_name(f"bastion-{client}.yaml")
+    variant.write_text(config.read_text() + f"server:\n  upstream_client: {client}\n")
+    return variant
+
+
 def create_bastion_key(config: Path) -> str:
     """`bastion keys create`: the key is printed once on stdout."""
     command = [str(BIN / "bastion"), "keys", "create", "--config", str(config)]

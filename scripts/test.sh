@@ -9,6 +9,10 @@ if [ ! -f .venv-sdk1/anthropic/__init__.py ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     --no-deps --target .venv-sdk1 "anthropic==1.17.0"
 fi
+# The dashboard's browser test drives Debian's chromium through chromedriver (nothing downloaded).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+fi
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy

@@ -1,71 +1,140 @@
-"""The admin API under /admin: rollback controls and breaker state, behind the admin key.
+"""The admin API under /admin: keys, the audit log, rollback controls and breaker state.
 
-JSON in, JSON out, described by /admin/openapi.json. Changes made here apply to this process at
-once and reach other workers through the store within a poll, as `bastion rollback` does.
+JSON in, JSON out, described by /admin/openapi.json (`OPENAPI`). Every request carries an admin
+credential; viewers may read, only admins change (403 otherwise). Changes apply to this process
+at once and reach other workers through the store within a poll, as the CLI's do, and each is
+written to the audit log under the credential's name.
 """
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from bastion.admin_keys import AdminKeys
+from bastion.admin_openapi import OPENAPI
 from bastion.asgi import JSON, Exchange
-from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
+from bastion.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+)
 from bastion.events import emit
 from bastion.gateway import Gateway
-from bastion.policies.admin_auth import AdminKeyUnavailable, admin_role
+from bastion.policies.admin_auth import (
+    AdminIdentity,
+    AdminKeyUnavailable,
+    admin_identity,
+    may_change,
+)
 from bastion.policies.control import ACTIONS, apply_action
 from bastion.policies.keys import key_from_headers
 from bastion.policies.validate import parse_json_object
+from bastion.stores.audit_log import control_audit
 from bastion.stores.base import ControlEntry
 
+__all__ = ["OPENAPI", "ROUTES", "AdminAPI", "match_route"]
+
 MAX_ADMIN_BODY = 64 * 1024
+Handler = Callable[[Exchange, AdminIdentity, str], Awaitable[dict[str, Any]]]
+
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/admin/keys", "keys.list"),
+    ("POST", "/admin/keys", "keys.create"),
+    ("POST", "/admin/keys/{key_id}/rotate", "keys.rotate"),
+    ("POST", "/admin/keys/{key_id}/revoke", "keys.revoke"),
+    ("POST", "/admin/keys/revoke", "keys.revoke_owner"),
+    ("GET", "/admin/audit", "keys.audit"),
+    ("GET", "/admin/rollback", "rollback_state"),
+    ("POST", "/admin/rollback", "rollback_action"),
+    ("GET", "/admin/breakers", "breakers"),
+    ("GET", "/admin/openapi.json", "openapi"),
+)
+"""(method, path template, handler): what is routed, and what OPENAPI must describe."""
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """`/admin/keys/{key_id}/rotate` → a pattern capturing the `{…}` segment."""
+    parts = ("([^/]+)" if p.startswith("{") else re.escape(p) for p in template.split("/"))
+    return re.compile("/".join(parts))
+
+
+_COMPILED = tuple((method, _pattern(template), name) for method, template, name in ROUTES)
+
+
+def match_route(method: str, path: str) -> tuple[str, str]:
+    """(handler name, path parameter or "") for a request; NotFound or MethodNotAllowed."""
+    allowed = []
+    for route_method, pattern, name in _COMPILED:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        if route_method == method:
+            return name, match.group(1) if match.groups() else ""
+        allowed.append(route_method)
+    if allowed:
+        raise MethodNotAllowed(f"method {method} is not allowed on {path}; use {allowed[0]}")
+    raise NotFound(f"{method} {path} is not an admin endpoint")
 
 
 class AdminAPI:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        keys = AdminKeys(gw)
+        self.handlers: dict[str, Handler] = {
+            "keys.list": keys.list,
+            "keys.create": keys.create,
+            "keys.rotate": keys.rotate,
+            "keys.revoke": keys.revoke,
+            "keys.revoke_owner": keys.revoke_owner,
+            "keys.audit": keys.audit,
+            "rollback_state": self.rollback_state,
+            "rollback_action": self.rollback_action,
+            "breakers": self.breakers,
+            "openapi": self.openapi,
+        }
 
     async def handle(self, ex: Exchange) -> None:
-        self.authenticate(ex)
-        route = (ex.method, ex.path)
-        if route == ("GET", "/admin/rollback"):
-            await self.respond(ex, self.rollback_state())
-        elif route == ("POST", "/admin/rollback"):
-            await self.respond(ex, await self.rollback_action(ex))
-        elif route == ("GET", "/admin/breakers"):
-            await self.respond(ex, {"breakers": self.breakers()})
-        elif route == ("GET", "/admin/openapi.json"):
-            await self.respond(ex, OPENAPI)
-        elif ex.path in ("/admin/rollback", "/admin/breakers", "/admin/openapi.json"):
-            raise MethodNotAllowed(f"method {ex.method} is not allowed on {ex.path}")
-        else:
-            raise NotFound(f"{ex.method} {ex.path} is not an admin endpoint")
+        identity = self.authenticate(ex)
+        name, param = match_route(ex.method, ex.path)
+        if ex.method != "GET" and not may_change(identity.role):
+            raise PermissionDenied(
+                f"admin key {identity.name!r} has role {identity.role}: it may read, not change"
+            )
+        await self.respond(ex, await self.handlers[name](ex, identity, param))
 
-    def authenticate(self, ex: Exchange) -> None:
-        if self.gw.config.admin.key is None:
-            raise NotFound("the admin API is off: set admin.key in the config")
+    def authenticate(self, ex: Exchange) -> AdminIdentity:
+        if not self.gw.config.admin.enabled:
+            raise NotFound("the admin API is off: set admin.key or admin.keys in the config")
         given = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization")) or ""
         try:
-            role = admin_role(self.gw.config.admin, self.gw.environ, given)
+            identity = admin_identity(self.gw.config.admin, self.gw.environ, given)
         except AdminKeyUnavailable as exc:
             raise AuthenticationFailed(f"admin key unavailable: {exc}") from None
-        if role is None:
+        if identity is None:
             raise AuthenticationFailed("invalid admin key")
+        return identity
 
-    def rollback_state(self) -> dict[str, Any]:
+    async def rollback_state(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
+        return self.rollback_view()
+
+    def rollback_view(self) -> dict[str, Any]:
         log = [
             {"at": e.at, "actor": e.actor, "action": e.action, "route": e.route, "model": e.model}
             for e in self.gw.store.control_log(20)
         ]
         return {"state": self.gw.control.to_json(), "log": log}
 
-    async def rollback_action(self, ex: Exchange) -> dict[str, Any]:
+    async def rollback_action(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
         body = parse_json_object(await ex.read_body(MAX_ADMIN_BODY))
         action, route, model = body.get("action"), body.get("route"), body.get("model")
-        actor = body.get("actor") or "admin-api"
+        actor = body.get("actor") or who.name
         if not isinstance(action, str) or action not in ACTIONS:
             raise InvalidRequest(f"action: one of {', '.join(ACTIONS)}")
         if route is not None and route not in self.gw.config.routes:
@@ -78,13 +147,13 @@ class AdminAPI:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         entry = ControlEntry(time.time(), actor, action, route, model)
-        self.gw.store.set_control(state.to_json(), entry)
+        self.gw.store.set_control(state.to_json(), entry, control_audit(entry, who.name))
         self.gw.refresh_control()  # this process at once; others within a poll
         emit("control_change", actor=actor, action=action, route=route, model=model)
-        return self.rollback_state()
+        return self.rollback_view()
 
-    def breakers(self) -> list[dict[str, Any]]:
-        return [
+    async def breakers(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
+        snapshots = [
             {
                 "environment": snap.key[0],
                 "model": snap.key[1],
@@ -95,95 +164,10 @@ class AdminAPI:
             }
             for snap in self.gw.breakers.snapshots()
         ]
+        return {"breakers": snapshots}
+
+    async def openapi(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
+        return OPENAPI
 
     async def respond(self, ex: Exchange, body: dict[str, Any]) -> None:
         await ex.respond(200, [JSON, (b"cache-control", b"no-store")], orjson.dumps(body))
-
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "Bastion admin API", "version": "1"},
-    "components": {
-        "securitySchemes": {"adminKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "properties": {
-                    "type": {"const": "error"},
-                    "error": {
-                        "type": "object",
-                        "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-                    },
-                },
-            },
-            "Rollback": {
-                "type": "object",
-                "properties": {
-                    "state": {
-                        "type": "object",
-                        "properties": {
-                            "disabled": {"type": "boolean"},
-                            "route_models": {
-                                "type": "object",
-                                "additionalProperties": {"type": "string"},
-                            },
-                        },
-                    },
-                    "log": {"type": "array", "items": {"type": "object"}},
-                },
-            },
-        },
-    },
-    "security": [{"adminKey": []}],
-    "paths": {
-        "/admin/rollback": {
-            "get": {
-                "summary": "Operator overrides in force and the last changes",
-                "responses": {
-                    "200": {"description": "state and log"},
-                    "401": {"description": "bad key"},
-                },
-            },
-            "post": {
-                "summary": "Swap a route's model, disable or enable Claude, or restore",
-                "requestBody": {
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["action"],
-                                "properties": {
-                                    "action": {"enum": list(ACTIONS)},
-                                    "route": {"type": "string"},
-                                    "model": {"type": "string"},
-                                    "actor": {"type": "string"},
-                                },
-                            }
-                        }
-                    }
-                },
-                "responses": {
-                    "200": {
-                        "description": "the new state",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Rollback"}
-                            }
-                        },
-                    },
-                    "400": {
-                        "description": "bad action",
-                        "content": {"application/json": {"schema": _ERROR}},
-                    },
-                },
-            },
-        },
-        "/admin/breakers": {
-            "get": {
-                "summary": "Circuit breaker state per upstream environment and model",
-                "responses": {"200": {"description": "breakers"}},
-            }
-        },
-    },
-}

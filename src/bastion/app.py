@@ -16,7 +16,8 @@ from bastion import guardrails, idempotent
 from bastion.admin import AdminAPI
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
 from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
-from bastion.config import RouteConfig
+from bastion.config import ConfigError, RouteConfig
+from bastion.dashboard.web import Dashboard
 from bastion.dispatch import Dispatch
 from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
@@ -47,6 +48,7 @@ class GatewayApp:
         self.gw = gateway
         self.max_body = gateway.config.server.max_body_bytes
         self.admin = AdminAPI(gateway)
+        self.dashboard = Dashboard(gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -58,7 +60,12 @@ class GatewayApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.gw.start()
+                try:
+                    await self.gw.start()
+                except ConfigError as exc:  # e.g. two environments share a key: refuse to serve
+                    await self.gw.stop()
+                    await send({"type": "lifespan.startup.failed", "message": f"bastion: {exc}"})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gw.stop()
@@ -77,6 +84,8 @@ class GatewayApp:
                 await ex.respond_error(err)
             return
         record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, ex.path)
+        if self.gw.tracer is not None:
+            ex.trace = self.gw.tracer.start(ex.method, ex.path, ex.headers)
         try:
             await self.api(ex, record, t0)
         except BastionError as err:
@@ -87,6 +96,7 @@ class GatewayApp:
             )
             if not ex.started:
                 await ex.respond_error(err)
+                _sample_error(record, err, ex.request_id)
         except ClientGone:
             record.status, record.outcome = 499, "client_disconnected"
         except Exception:  # the ASGI edge: log it, answer in Anthropic's shape, keep serving
@@ -95,9 +105,13 @@ class GatewayApp:
             record.status, record.error_type, record.outcome = 500, internal.error_type, "internal"
             if not ex.started:
                 await ex.respond_error(internal)
+                _sample_error(record, internal, ex.request_id)
         finally:
             record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
+            self.gw.sampler.finish(record)  # 15. keep the sample, or let it go
             self.gw.writer.submit(record)
+            if ex.trace is not None:
+                ex.trace.finish(record)
 
     async def api(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
         path, method = ex.path, ex.method
@@ -119,6 +133,7 @@ class GatewayApp:
         gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
+        record.sample = gw.sampler.start(raw)  # 15. held by reference until the request ends
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
@@ -225,6 +240,7 @@ class GatewayApp:
         headers = upstream_headers(ex.headers, key.reveal())
         limits = self.gw.config.routes["default"].timeouts
         record.attempts = 1
+        sent_at = self.gw.clock.monotonic()
         try:
             async with asyncio.timeout(limits.first_byte_s + limits.idle_s):
                 reply = await self.gw.transport.request(
@@ -233,6 +249,8 @@ class GatewayApp:
                 answer = await reply.read()
         except TimeoutError:
             raise UpstreamTimeout("upstream did not answer in time") from None
+        finally:
+            record.upstream_ms = (self.gw.clock.monotonic() - sent_at) * 1000
         record.upstream_request_id = header_value(reply.headers, b"request-id")
         ctx = RelayContext(
             ex, record, self.gw.clock, t0, self.gw.route_policies["default", False].timeouts
@@ -245,9 +263,12 @@ class GatewayApp:
             await ex.respond(200, [JSON], b'{"status":"ok"}')
         elif ex.path == "/metrics":
             headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
-            await ex.respond(200, headers, self.gw.metrics.render())
+            budgets = await self.gw.ledger.snapshot(self.gw.clock.wall())
+            await ex.respond(200, headers, self.gw.metrics.render(budgets))
         elif ex.path.startswith("/admin/"):
             await self.admin.handle(ex)
+        elif ex.path == "/dashboard" or ex.path.startswith("/dashboard/"):
+            await self.dashboard.handle(ex)
         elif ex.path == "/readyz":
             problems = await self.gw.readiness()
             body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}
@@ -261,6 +282,12 @@ class GatewayApp:
 def _require(method: str, allowed: str) -> None:
     if method != allowed:
         raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
+
+
+def _sample_error(record: RequestRecord, err: BastionError, request_id: str) -> None:
+    """A refusal Bastion answered itself is the response a sample shows."""
+    if record.sample is not None:
+        record.sample.respond(err.body(request_id))
 
 
 def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:

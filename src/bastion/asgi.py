@@ -10,9 +10,12 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.errors import BastionError, InvalidRequest, RequestTooLarge
+
+if TYPE_CHECKING:
+    from bastion.tracing import RequestSpan
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,6 +54,7 @@ class Exchange:
     """One HTTP request/response over ASGI, with the few operations the gateway needs."""
 
     __slots__ = (
+        "client",
         "extra_headers",
         "headers",
         "method",
@@ -58,10 +62,12 @@ class Exchange:
         "query",
         "receive",
         "request_id",
+        "scheme",
         "send",
         "sent_headers",
         "sent_status",
         "started",
+        "trace",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
@@ -69,6 +75,9 @@ class Exchange:
         self.path: str = scope["path"]
         self.query: bytes = scope.get("query_string", b"")
         self.headers: Headers = scope["headers"]
+        self.scheme: str = scope.get("scheme", "http")
+        self.client: str = (scope.get("client") or ("", 0))[0]
+        """The peer's address (the proxy's, behind one that uvicorn does not trust)."""
         self.receive = receive
         self.send = send
         self.request_id = request_id
@@ -77,6 +86,8 @@ class Exchange:
         """Headers every response of this exchange carries (set by policies along the way)."""
         self.sent_status = 0
         self.sent_headers: Headers = []
+        self.trace: RequestSpan | None = None
+        """The request's span while tracing is on (bastion.tracing)."""
 
     def text(self, name: bytes) -> str | None:
         """A request header's value as text (latin-1, as HTTP/1.1 defines), or None."""

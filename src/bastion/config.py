@@ -25,7 +25,9 @@ from pydantic import (
 )
 
 from bastion.alerts.channels import AlertsConfig
+from bastion.policies.keys import parse_duration
 from bastion.policies.ratelimit import RateLimits
+from bastion.policies.upstream_keys import Stage, default_stage, reference_refusal
 from bastion.secrets.references import check_secret_reference
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -45,6 +47,9 @@ class ServerConfig(_Model):
     port: int = Field(default=8787, ge=1, le=65535)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     """Request bodies above this are refused with 413 before they are read whole (API: 32 MB)."""
+    upstream_client: Literal["lean", "aiohttp"] = "lean"
+    """The upstream HTTP client: Bastion's own (asyncio + httptools, the cheaper per request,
+    see bench/README.md) or aiohttp's."""
 
 
 class StoreConfig(_Model):
@@ -68,11 +73,32 @@ class KeysConfig(_Model):
     revocation_poll_s: float = Field(default=0.5, gt=0, le=1.0)
     """How often a running gateway looks for revoked or new keys; revocation lands within it."""
     cache_size: int = Field(default=100_000, gt=0)
+    max_age: str | None = "90d"
+    """Keys older than this are stale (listed by `keys list --stale`, alerted on); None: never."""
+    max_idle: str | None = "30d"
+    """Keys unused for this long (since creation when never used) are stale too; None: never."""
+    stale_check_s: float = Field(default=3600.0, gt=0)
+    """How often a running gateway looks for stale keys (one alert per key per day)."""
 
     @field_validator("hash_secret")
     @classmethod
     def _is_reference(cls, ref: str) -> str:
         return check_secret_reference(ref)
+
+    @field_validator("max_age", "max_idle")
+    @classmethod
+    def _duration(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_duration(text)  # a ValueError names the bad text
+        return text
+
+    @property
+    def max_age_s(self) -> float | None:
+        return None if self.max_age is None else parse_duration(self.max_age)
+
+    @property
+    def max_idle_s(self) -> float | None:
+        return None if self.max_idle is None else parse_duration(self.max_idle)
 
 
 class LogConfig(_Model):
@@ -103,6 +129,12 @@ class UpstreamConfig(_Model):
 
 class EnvironmentConfig(_Model):
     upstream: UpstreamConfig
+    stage: Stage | None = None
+    """dev, staging or prod; by default read from the name (dev-*, staging-*, else prod)."""
+    allow_dev_references: bool = False
+    """Let a staging or prod environment read its key from env: or file: (refused otherwise)."""
+    shared_key_with: str | None = None
+    """Another environment that may hold the same upstream key (refused at start otherwise)."""
 
 
 class RetryConfig(_Model):
@@ -289,14 +321,102 @@ class BreakerConfig(_Model):
     """A half-open probe that has not reported after this long frees its slot (default open_s)."""
 
 
+class RedactConfig(_Model):
+    """What sampled prompts and responses lose before they are stored (keys always)."""
+
+    emails: bool = True
+    phones: bool = True
+    patterns: list[str] = Field(default_factory=list)
+    """Extra regular expressions (Python syntax); every match is replaced by [REDACTED]."""
+
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for index, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns.{index}: {pattern!r} is not a regex: {exc}") from None
+        return patterns
+
+
+class SamplingConfig(_Model):
+    """Full request/response pairs kept for debugging and eval datasets (docs/sampling.md)."""
+
+    rate: float = Field(default=0.01, ge=0, le=1)
+    """Share of Messages requests stored whatever their outcome."""
+    failures: bool = True
+    """Also store every failed request (non-2xx, error outcome, static fallback)."""
+    max_bytes: int = Field(default=1024 * 1024, gt=0)
+    """The most of a request or a response one sample keeps; past it the sample is truncated."""
+    retention_days: float = Field(default=30, gt=0)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
+
+
+class AdminKeyConfig(_Model):
+    """One named admin credential: its name is the actor in the audit log."""
+
+    name: str
+    role: Literal["admin", "viewer"]
+    key: str
+    """Secret reference for the credential, never the credential itself."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
+        return name
+
+    @field_validator("key")
+    @classmethod
+    def _is_reference(cls, ref: str) -> str:
+        return check_secret_reference(ref)
+
+
 class AdminConfig(_Model):
     key: str | None = None
-    """Secret reference for the admin key of /admin; the admin API is off without one."""
+    """Secret reference for the admin key of /admin (role admin, named `admin`)."""
+    keys: list[AdminKeyConfig] = Field(default_factory=list)
+    """Named admin credentials with a role; the admin API is off with neither these nor key."""
 
     @field_validator("key")
     @classmethod
     def _is_reference(cls, ref: str | None) -> str | None:
         return None if ref is None else check_secret_reference(ref)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AdminConfig:
+        names = [k.name for k in self.keys] + (["admin"] if self.key is not None else [])
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"keys: the name {name!r} is used twice (admin.key is 'admin')")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.key is not None or bool(self.keys)
+
+
+class TracingConfig(_Model):
+    """OpenTelemetry traces (needs the `bastion[otel]` extra): a span per API request, a child
+    per upstream attempt, exported by OTLP over HTTP."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    """The collector's OTLP/HTTP traces URL."""
+    service_name: str = "bastion"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Share of new traces kept; a request with a sampled traceparent is always kept."""
+    capture_content: bool = False
+    """Put prompts (system and messages) on attempt spans: they may hold personal data."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url
 
 
 class BastionConfig(_Model):
@@ -314,6 +434,8 @@ class BastionConfig(_Model):
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
     budgets: list[BudgetConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
 
     @field_validator("environments", "routes")
     @classmethod
@@ -340,6 +462,8 @@ class BastionConfig(_Model):
                 raise ValueError(
                     f"budgets.{index}.name: an environment budget names one of the environments"
                 )
+        for name, env in self.environments.items():
+            _check_environment(name, env, self.environments)
         for route_name, route in self.routes.items():
             for index, step in enumerate(route.fallbacks):
                 if step.environment is not None and step.environment not in self.environments:
@@ -348,6 +472,23 @@ class BastionConfig(_Model):
                         f"{step.environment!r} is not one of the environments"
                     )
         return self
+
+
+def stage_of(name: str, env: EnvironmentConfig) -> Stage:
+    return env.stage or default_stage(name)
+
+
+def _check_environment(
+    name: str, env: EnvironmentConfig, environments: Mapping[str, EnvironmentConfig]
+) -> None:
+    refusal = reference_refusal(stage_of(name, env), env.upstream.api_key, env.allow_dev_references)
+    if refusal is not None:
+        raise ValueError(f"environments.{name}.upstream.api_key: {refusal}")
+    other = env.shared_key_with
+    if other is not None and (other == name or other not in environments):
+        raise ValueError(
+            f"environments.{name}.shared_key_with: {other!r} is not another of the environments"
+        )
 
 
 def expand_vars(text: str, environ: Mapping[str, str]) -> str:

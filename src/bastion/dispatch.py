@@ -35,8 +35,9 @@ from bastion.policies.retry import (
 )
 from bastion.policies.timeouts import Phase, describe_timeout, time_left
 from bastion.policies.validate import MessagesRequest
-from bastion.relay import RelayContext, relay_json, relay_stream
+from bastion.relay import RelayContext, error_type_of, relay_json, relay_stream
 from bastion.secrets import SecretValue
+from bastion.tracing import AttemptSpan
 from bastion.upstream import Reply, Timeouts, client_headers, header_value, upstream_headers
 
 ATTEMPTS_HEADER = b"x-bastion-upstream-attempts"
@@ -110,6 +111,8 @@ class Dispatch:
         self.environment = environment
         self.retry = retry
         self.deadline = retry.deadline_at(ctx.t0)
+        self.span: AttemptSpan | None = None
+        """The current attempt's span while tracing is on."""
 
     async def run(self) -> None:
         plan = plan_targets(
@@ -145,7 +148,10 @@ class Dispatch:
             made += 1
             self.ctx.record.attempts += 1
             self.ctx.record.fallback = target.label
-            outcome = await self.attempt(env, body, breaker, admission)
+            if self.ex.trace is None:
+                outcome = await self.attempt(env, body, breaker, admission)
+            else:
+                outcome = await self.traced_attempt(env, target.model, body, breaker, admission)
             if outcome is None:
                 return None
             if isinstance(outcome.error, UpstreamTimeout | NotReady):
@@ -157,7 +163,9 @@ class Dispatch:
             )  # fmt: skip
             if delay is None:
                 return outcome
+            slept_from = self.gw.clock.monotonic()
             await self.gw.clock.sleep(delay)
+            self.ctx.record.backoff_ms += (self.gw.clock.monotonic() - slept_from) * 1000
 
     async def attempt(
         self, env: Environment, body: bytes, breaker: CircuitBreaker, admission: Admission
@@ -197,11 +205,36 @@ class Dispatch:
         )
         return None  # a client error: retrying or another model would fail the same way
 
+    async def traced_attempt(
+        self, env: Environment, model: str, body: bytes, breaker: CircuitBreaker,
+        admission: Admission,
+    ) -> Failure | None:  # fmt: skip
+        """`attempt()` inside a CLIENT span, child of the request's span."""
+        assert self.ex.trace is not None
+        request = self.request
+        span = self.span = self.ex.trace.attempt(
+            model, request.max_tokens, env.base_url, request.body
+        )
+        try:
+            outcome = await self.attempt(env, body, breaker, admission)
+        except BaseException as exc:
+            span.fail(getattr(exc, "error_type", type(exc).__name__))
+            raise
+        finally:
+            self.span = None
+        if outcome is None:
+            span.answered(self.ctx.record)
+        else:
+            span.fail(_failure_type(outcome))
+        return outcome
+
     async def send(self, env: Environment, key: SecretValue, body: bytes) -> Reply:
         url = env.base_url + self.ex.path
         if self.ex.query:
             url += "?" + self.ex.query.decode("latin-1")
         headers = upstream_headers(self.ex.headers, key.reveal())
+        if self.span is not None:
+            self.span.inject(headers)  # this attempt's traceparent replaces the client's
         policy = self.ctx.timeouts
         now = self.gw.clock.monotonic()  # the first byte counts from this attempt's send
         wait_s, limit = time_left(policy, Phase.FIRST_BYTE, self.ctx.t0, now, now)
@@ -213,15 +246,20 @@ class Dispatch:
                 )
         except TimeoutError:
             raise UpstreamTimeout(describe_timeout(limit, policy), should_retry=False) from None
+        finally:
+            self.ctx.record.upstream_ms += (self.gw.clock.monotonic() - now) * 1000
 
     async def read(self, reply: Reply) -> bytes:
-        wait_s, limit = self.ctx.body_time_left(self.gw.clock.monotonic())
+        started = self.gw.clock.monotonic()
+        wait_s, limit = self.ctx.body_time_left(started)
         try:
             async with asyncio.timeout(wait_s):
                 return await reply.read()
         except TimeoutError:
             reply.close()
             raise UpstreamTimeout(describe_timeout(limit, self.ctx.timeouts)) from None
+        finally:
+            self.ctx.record.upstream_ms += (self.gw.clock.monotonic() - started) * 1000
 
     async def answer(
         self, reply: Reply, breaker: CircuitBreaker, admission: Admission
@@ -257,6 +295,8 @@ class Dispatch:
             body = static_json(self.request.model, text)
         if self.ctx.capture is not None:
             self.ctx.capture.append(body)
+        if record.sample is not None:
+            record.sample.respond(body, sse=self.request.stream)
         await self.ex.respond(200, headers, body)
 
     async def give_up(self, failure: Failure) -> None:
@@ -280,6 +320,13 @@ class Dispatch:
     def with_model(self, model: str) -> bytes:
         """The request for another model: the only case where Bastion re-serialises a body."""
         return orjson.dumps({**self.request.body, "model": model})
+
+
+def _failure_type(failure: Failure) -> str:
+    """error.type of a failed attempt: the upstream's error type, else the HTTP status."""
+    if failure.error is not None:
+        return failure.error.error_type
+    return error_type_of(failure.body) or str(failure.status)
 
 
 def _text_headers(headers: Headers | None) -> dict[str, str]:

@@ -17,10 +17,19 @@ from typing import Any, BinaryIO
 from bastion.alerts import Alert, AlertDelivery, Outbox
 from bastion.alerts.budget import secret_alert
 from bastion.alerts.rollover import resolves_due
+from bastion.alerts.stale_keys import named_today, stale_alert, utc_day
 from bastion.clock import Clock
-from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
+from bastion.config import (
+    BastionConfig,
+    BreakerConfig,
+    ConfigError,
+    RouteConfig,
+    process_environment,
+)
 from bastion.errors import InvalidRequest, NotReady, PermissionDenied
 from bastion.events import emit
+from bastion.httpclient import LeanTransport
+from bastion.keyring import last_use_sink
 from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
 from bastion.policies.agentguard import AgentRunGuard
@@ -29,11 +38,17 @@ from bastion.policies.breaker import BreakerKey, BreakerPolicy, BreakerRegistry,
 from bastion.policies.budget import BudgetLedger, period_key, period_start
 from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
+from bastion.policies.key_lifecycle import stale_keys
 from bastion.policies.ratelimit import RateLimiter
+from bastion.policies.upstream_keys import key_fingerprint, shared_key_message, shared_key_pairs
 from bastion.pricing.catalog import Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
+from bastion.sampling.capture import Sampler
+from bastion.sampling.sink import SampleSink
 from bastion.secrets import SecretCache, SecretError, SecretValue, open_secret, resolve_secret
+from bastion.stores.rollups import Rollups
 from bastion.stores.sqlite import SQLiteStore
+from bastion.tracing import Tracer, build_tracer
 from bastion.upstream import AiohttpTransport, Transport
 
 
@@ -102,8 +117,13 @@ class Gateway:
     guard: AgentRunGuard
     alerts: AlertDelivery
     idempotency: MemoryIdempotencyStore
+    sampler: Sampler
+    rollups: Rollups
+    """Keeps the dashboard's hourly and daily rollups current (a writer sink)."""
     control: ControlState = field(default_factory=ControlState)
     control_version: int = -1
+    tracer: Tracer | None = None
+    """Traces of API requests; None when tracing is off (then no per-request cost)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _background: set[asyncio.Future[Any]] = field(default_factory=set)
 
@@ -169,9 +189,11 @@ class Gateway:
 
     async def start(self) -> None:
         self.writer.start()
+        await asyncio.to_thread(self.rollups.start)
         self.refresh()
         for env in self.environments.values():
             await env.resolve()
+        self.check_shared_keys()
         await self.seed_budgets()
         poll = self.config.keys.revocation_poll_s
         self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
@@ -180,6 +202,39 @@ class Gateway:
             self._tasks.append(
                 asyncio.create_task(self.resolve_finished_periods(), name="bastion-resolve")
             )
+            self._tasks.append(asyncio.create_task(self.watch_stale_keys(), name="bastion-stale"))
+
+    def check_shared_keys(self) -> None:
+        """Refuse to start (ConfigError) when two environments resolved to the same upstream key
+        and neither names the other in `shared_key_with`; keys are compared by digest."""
+        fingerprints = {
+            name: key_fingerprint(env.key.reveal()) if env.key is not None else None
+            for name, env in self.environments.items()
+        }
+        allowed = [(name, env.shared_key_with) for name, env in self.config.environments.items()
+                   if env.shared_key_with is not None]  # fmt: skip
+        pairs = shared_key_pairs(fingerprints, allowed)
+        if pairs:
+            raise ConfigError(shared_key_message(pairs))
+
+    def alert_stale_keys(self) -> Alert | None:
+        """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""
+        now, policy = self.clock.wall(), self.config.keys
+        stale = stale_keys(self.store.list_keys(), now, policy.max_age_s, policy.max_idle_s)
+        already = named_today((row.alert for row in self.alerts.outbox.rows()), utc_day(now))
+        alert = stale_alert(stale, already, now)
+        if alert is not None:
+            self.alerts.enqueue(alert)
+            emit("keys_stale", key_ids=alert.details["key_ids"])
+        return alert
+
+    async def watch_stale_keys(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.alert_stale_keys)
+            except Exception as exc:  # noqa: BLE001 -- a background loop: report, keep checking
+                emit("stale_key_check_failed", error=repr(exc))
+            await asyncio.sleep(self.config.keys.stale_check_s)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -196,7 +251,10 @@ class Gateway:
         await self.alerts.aclose()
         self.alerts.outbox.close()
         await self.transport.aclose()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.shutdown)
         self.writer.stop()
+        self.rollups.stop()
         self.store.close()
 
     async def readiness(self) -> dict[str, str]:
@@ -225,18 +283,27 @@ def build_gateway(
     clock: Clock | None = None,
     environ: Mapping[str, str] | None = None,
     log_stream: BinaryIO | None = None,
+    tracer: Tracer | None = None,
 ) -> Gateway:
-    """Build every component from config; raises SecretError when the key secret is missing."""
+    """Build every component from config; raises SecretError when the key secret is missing.
+
+    `tracer` replaces the one `config.tracing` describes (tests export to memory)."""
     clock = clock or Clock()
     environ = process_environment() if environ is None else environ
     store = SQLiteStore(config.store.sqlite_path)
     auth = Authenticator(store, server_secret(config, environ), clock.wall, config.keys.cache_size)
     if log_stream is None and config.log.stdout:
         log_stream = sys.stdout.buffer
-    metrics = Metrics()
+    catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
+    metrics = Metrics(config, [model.id for model in catalog.models])
+    rollups = Rollups(
+        config.store.sqlite_path, catalog, on_error=lambda e: emit("rollups_failed", error=repr(e))
+    )
     writer = RecordWriter(
         store, config.log.flush_interval_s, config.log.max_batch, log_stream,
         observers=[metrics.observe],
+        sinks=[SampleSink(store, config.sampling, clock.wall), last_use_sink(store),
+               rollups.sink],
     )  # fmt: skip
     alerts = AlertDelivery(
         Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
@@ -259,13 +326,12 @@ def build_gateway(
         )
         for name, env in config.environments.items()
     }
-    catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
     return Gateway(
         config=config,
         store=store,
         auth=auth,
         writer=writer,
-        transport=transport or AiohttpTransport(),
+        transport=transport or upstream_transport(config),
         catalog=catalog,
         environments=environments,
         clock=clock,
@@ -278,12 +344,22 @@ def build_gateway(
         metrics=metrics,
         route_policies=all_route_policies(config),
         idempotency=MemoryIdempotencyStore(),
+        sampler=Sampler(config.sampling, clock.random),
+        rollups=rollups,
         limiter=RateLimiter(clock.monotonic, wall=clock.wall),
         ledger=BudgetLedger(),
         guard=AgentRunGuard(clock.monotonic),
         alerts=alerts,
+        tracer=build_tracer(config.tracing) if tracer is None else tracer,
         _background=background,
     )
+
+
+def upstream_transport(config: BastionConfig) -> Transport:
+    """The upstream client that `server.upstream_client` names."""
+    if config.server.upstream_client == "aiohttp":
+        return AiohttpTransport()
+    return LeanTransport()
 
 
 def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:

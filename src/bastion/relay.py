@@ -51,6 +51,8 @@ class RelayContext:
     timeouts: TimeoutPolicy
     capture: list[bytes] | None = None
     """When set, every body byte sent to the client is kept here too (idempotent replay)."""
+    stream_work_s: float = 0.0
+    """Gateway work while relaying a stream: each chunk from its arrival until it is sent."""
 
     def body_time_left(self, last_byte_at: float) -> tuple[float, str]:
         return time_left(self.timeouts, Phase.BODY, self.t0, last_byte_at, self.clock.monotonic())
@@ -58,6 +60,8 @@ class RelayContext:
     async def send(self, data: bytes, more: bool) -> None:
         if self.capture is not None and data:
             self.capture.append(data)
+        if self.record.sample is not None and data:
+            self.record.sample.chunk(data)
         await self.ex.send({"type": "http.response.body", "body": data, "more_body": more})
 
 
@@ -94,6 +98,7 @@ async def relay_json(
         if summary.error_type is not None or summary.model is None:
             raise UpstreamUnavailable("upstream answered with a malformed Messages response body")
         record.model_served = summary.model
+        record.response_id = summary.message_id
         record.stop_reason = summary.stop_reason
         record.usage = summary.usage
     elif status >= 300:
@@ -101,6 +106,8 @@ async def relay_json(
         record.outcome = "upstream_error"
     if ctx.capture is not None:
         ctx.capture.append(body)
+    if record.sample is not None:
+        record.sample.respond(body)
     await ctx.ex.respond(status, headers, body)
 
 
@@ -115,6 +122,7 @@ async def relay_stream(ctx: RelayContext, reply: Reply, headers: Headers) -> Str
     record.status = reply.status
     await ctx.ex.start(reply.status, headers)
     watch = DisconnectWatch(ctx.ex.receive)
+    pump_started = ctx.clock.monotonic()
     try:
         problem = await _pump(ctx, reply, observer)
     except asyncio.CancelledError:
@@ -126,6 +134,7 @@ async def relay_stream(ctx: RelayContext, reply: Reply, headers: Headers) -> Str
         return StreamEnd.CLIENT_GONE
     finally:
         watch.stop()
+        record.upstream_ms += (ctx.clock.monotonic() - pump_started - ctx.stream_work_s) * 1000
     try:
         return await _finish(ctx, problem, observer)
     finally:
@@ -195,6 +204,7 @@ async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
 def _account(ctx: RelayContext, observer: StreamObserver) -> None:
     record = ctx.record
     record.model_served = observer.model
+    record.response_id = observer.message_id
     record.stop_reason = observer.stop_reason
     record.usage = observer.usage
     if observer.error_type is not None:
@@ -238,6 +248,7 @@ async def _pump(
                 observer.observe(received, last_byte_at)
                 ready = held.take(received)
                 if ready:
+                    ctx.stream_work_s += clock.monotonic() - last_byte_at  # not upstream time
                     await ctx.send(ready, True)
     except TimeoutError:
         if not deadline.expired():

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bastion.sampling.capture import SampleCapture
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,13 @@ class RequestRecord:
     cost_micros: int | None = None
     latency_ms: float = 0.0
     ttft_ms: float | None = None
+    upstream_ms: float = 0.0
+    """Time spent on the upstream over all attempts: waiting for its answer, reading its body,
+    relaying its stream (docs/observability.md defines the split)."""
+    backoff_ms: float = 0.0
+    """Time spent sleeping between attempts (retry backoff, retry-after)."""
+    response_id: str | None = None
+    """The Messages API message id (msg_…) of the answer, when there was one."""
     upstream_request_id: str | None = None
     error_type: str | None = None
     outcome: str = "ok"
@@ -73,3 +84,5 @@ class RequestRecord:
     """The agent run (x-bastion-run) this request belongs to."""
     max_tokens_action: str | None = None
     """What the route's max_tokens policy did: defaulted, clamped, or nothing."""
+    sample: SampleCapture | None = None
+    """The request and response bytes, while this request may become a sample (sampling/)."""

@@ -145,6 +145,7 @@ environments:
 """
         + "".join(
             f"  {name}:\n    upstream: {{base_url: {url}, api_key: env:TEST_UPSTREAM_KEY}}\n"
+            "    stage: dev\n    shared_key_with: dev\n"
             for name, url in (more_upstreams or {}).items()
         )
         + extra

@@ -189,7 +189,9 @@ def test_a_stalled_stream_hits_the_idle_timeout(gateway: Gateway) -> None:
         for _ in stream:
             pass
     elapsed = time.monotonic() - started
-    assert abs(elapsed - 0.5) <= 0.05 + 0.1, elapsed  # idle_s 0.5 after message_start
+    # idle_s 0.5 after message_start; the drip's next event would come at 3 s. The upper bound
+    # leaves room for a loaded machine's client-side set-up, and still tells 0.5 s from 3 s.
+    assert 0.45 <= elapsed <= 1.2, elapsed
     assert info.value.type == "timeout_error"  # type: ignore[attr-defined]
     assert "timeouts.idle_s" in info.value.message
     record = wait_for_record(gateway.db, info.value.response.headers["x-request-id"])

@@ -22,7 +22,7 @@ store: {{url: "sqlite:///{tmp_path}/b.db"}}
 keys: {{hash_secret: "file:{tmp_path}/secret/key"}}
 environments:
   dev: {{upstream: {{api_key: "env:UPSTREAM"}}}}
-  prod: {{upstream: {{api_key: "env:UPSTREAM_PROD"}}}}
+  prod: {{upstream: {{api_key: "env:UPSTREAM_PROD"}}, allow_dev_references: true}}
 """
     )
     return path

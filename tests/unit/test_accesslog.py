@@ -45,6 +45,14 @@ def test_record_json_has_every_field_and_no_key_material() -> None:
     assert "key" not in line and line["key_id"] == "abcdefghij"
 
 
+def test_record_json_has_the_time_split_and_the_message_id() -> None:
+    record = make_record(1)
+    record.upstream_ms, record.backoff_ms, record.response_id = 10.12345, 500.0, "msg_1"
+    line = orjson.loads(record_json(record))
+    split = (line["upstream_ms"], line["backoff_ms"], line["response_id"])
+    assert split == (10.123, 500.0, "msg_1")
+
+
 def test_unknown_cost_stays_unknown() -> None:
     record = make_record(1)
     record.cost_micros = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
+
 import click
 
 from bastion.config import BastionConfig, ConfigError, load_config
@@ -22,3 +25,8 @@ def read_config(path: str) -> BastionConfig:
         return load_config(path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def cli_actor() -> str:
+    """Who ran the command, for the audit log: `user@host`."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"

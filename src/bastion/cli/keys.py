@@ -1,4 +1,7 @@
-"""`bastion keys create|list|revoke`: Bastion keys, stored hashed; shown once at creation."""
+"""`bastion keys create|list|rotate|revoke`: Bastion keys, stored hashed; shown once when issued.
+
+Every change is written to the audit log with the actor `user@host`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import time
 import click
 import orjson
 
-from bastion.cli.common import CONFIG_OPTION, read_config
+from bastion.cli.common import CONFIG_OPTION, cli_actor, read_config
 from bastion.config import BastionConfig, process_environment
 from bastion.gateway import server_secret
-from bastion.policies.keys import generate_key, hash_key, parse_duration, parse_key_id
+from bastion.keyring import KeyChangeRefused, Keyring, new_key_problem
+from bastion.policies.key_lifecycle import key_state, public_view, stale_keys
+from bastion.policies.keys import parse_duration, parse_key_id
 from bastion.secrets import SecretError
 from bastion.stores.base import KeyRow
 from bastion.stores.sqlite import SQLiteStore
@@ -25,9 +30,20 @@ def _secret(config: BastionConfig) -> bytes:
         ) from None
 
 
+def _keyring(config: BastionConfig, secret: bytes = b"") -> Keyring:
+    return Keyring(SQLiteStore(config.store.sqlite_path), secret, time.time)
+
+
+def _duration(text: str, hint: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
 @click.group()
 def keys() -> None:
-    """Create, list and revoke Bastion keys."""
+    """Create, list, rotate and revoke Bastion keys."""
 
 
 @keys.command()
@@ -42,74 +58,98 @@ def create(
 ) -> None:
     """Print a new key once; only its hash is stored."""
     config = read_config(config_path)
-    if environment not in config.environments:
-        known = ", ".join(sorted(config.environments))
+    problem = new_key_problem(environment, owner, config.environments)
+    if problem is not None:
+        field, message = problem
         raise click.BadParameter(
-            f"{environment!r} is not in the config ({known})", param_hint="--env"
+            message, param_hint="--env" if field == "environment" else "--owner"
         )
-    if "@" not in owner:
-        raise click.BadParameter("give the owner's email", param_hint="--owner")
-    now = time.time()
-    try:
-        expires_at = now + parse_duration(expires) if expires else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--expires") from None
-    key_id, key = generate_key()
-    key_hash = hash_key(key, _secret(config))
-    row = KeyRow(key_id, key_hash, environment, owner, name, now, expires_at, None, team)
-    SQLiteStore(config.store.sqlite_path).add_key(row)
+    lifetime = _duration(expires, "--expires") if expires else None
+    row, key = _keyring(config, _secret(config)).create(
+        cli_actor(), environment, owner, name, team, lifetime
+    )
     click.echo(key)
     click.echo(
-        f"key id {key_id} for {owner} in {environment}; it is shown only this once", err=True
+        f"key id {row.key_id} for {owner} in {environment}; it is shown only this once", err=True
     )
 
 
 @keys.command("list")
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
-def list_keys(config_path: str, as_json: bool) -> None:
-    """List keys (ids and owners, never key material)."""
+@click.option("--stale", is_flag=True, help="Only keys past keys.max_age or keys.max_idle.")
+def list_keys(config_path: str, as_json: bool, stale: bool) -> None:
+    """List keys (ids, owners, last use; never key material)."""
     config = read_config(config_path)
     now = time.time()
-    for row in SQLiteStore(config.store.sqlite_path).list_keys():
-        state = _state(row, now)
+    rows = SQLiteStore(config.store.sqlite_path).list_keys()
+    listed: list[tuple[KeyRow, str | None]]
+    if stale:
+        listed = list(stale_keys(rows, now, config.keys.max_age_s, config.keys.max_idle_s))
+    else:
+        listed = [(row, None) for row in rows]
+    for row, reason in listed:
         if as_json:
-            click.echo(orjson.dumps({**_public(row), "state": state}).decode())
-        else:
-            created = time.strftime("%Y-%m-%d", time.gmtime(row.created_at))
-            click.echo(
-                f"{row.key_id}  {state:8}  {row.environment:10}  {row.owner}  {created}  {row.name}"
-            )
+            view = {**public_view(row, now), **({"stale": reason} if reason else {})}
+            click.echo(orjson.dumps(view).decode())
+            continue
+        created = time.strftime("%Y-%m-%d", time.gmtime(row.created_at))
+        used = (
+            time.strftime("%Y-%m-%d", time.gmtime(row.last_used_at))
+            if row.last_used_at
+            else "never"
+        )
+        click.echo(
+            f"{row.key_id}  {key_state(row, now):8}  {row.environment:10}  {row.owner}  "
+            f"created {created}  used {used}  {row.name}  {reason or ''}".rstrip()
+        )
 
 
 @keys.command()
 @CONFIG_OPTION
 @click.argument("key_id")
-def revoke(config_path: str, key_id: str) -> None:
-    """Revoke a key by id (or by the key itself); running gateways refuse it within a second."""
+@click.option("--grace", default="24h", show_default=True, help="How long the old key still works.")
+def rotate(config_path: str, key_id: str, grace: str) -> None:
+    """Issue a successor of KEY_ID (same environment, owner, name, team); print it once."""
     config = read_config(config_path)
+    grace_s = _duration(grace, "--grace")
+    try:
+        old, new, key = _keyring(config, _secret(config)).rotate(
+            cli_actor(), parse_key_id(key_id) or key_id, grace_s
+        )
+    except KeyChangeRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(key)
+    until = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(old.expires_at or 0))
+    click.echo(
+        f"key id {new.key_id} replaces {old.key_id}, which works until {until}; "
+        "the new key is shown only this once",
+        err=True,
+    )
+
+
+@keys.command()
+@CONFIG_OPTION
+@click.argument("key_id", required=False)
+@click.option("--owner", default=None, help="Revoke every key of this owner (someone leaving).")
+def revoke(config_path: str, key_id: str | None, owner: str | None) -> None:
+    """Revoke a key by id (or the key itself), or all of an owner's; gateways refuse within a
+    second."""
+    if (key_id is None) == (owner is None):
+        raise click.UsageError("give either KEY_ID or --owner EMAIL")
+    config = read_config(config_path)
+    keyring = _keyring(config)
+    if owner is not None:
+        revoked = keyring.revoke_owner(cli_actor(), owner)
+        click.echo(
+            f"revoked {len(revoked)} key(s) of {owner}"
+            + (f": {' '.join(revoked)}" if revoked else "")
+        )
+        return
+    assert key_id is not None
     key_id = parse_key_id(key_id) or key_id
-    if not SQLiteStore(config.store.sqlite_path).revoke_key(key_id, time.time()):
-        raise click.ClickException(f"no active key with id {key_id}")
+    try:
+        keyring.revoke(cli_actor(), key_id)
+    except KeyChangeRefused as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"revoked {key_id}")
-
-
-def _state(row: KeyRow, now: float) -> str:
-    if row.revoked_at is not None:
-        return "revoked"
-    if row.expires_at is not None and now >= row.expires_at:
-        return "expired"
-    return "active"
-
-
-def _public(row: KeyRow) -> dict[str, object]:
-    return {
-        "key_id": row.key_id,
-        "environment": row.environment,
-        "owner": row.owner,
-        "name": row.name,
-        "team": row.team,
-        "created_at": row.created_at,
-        "expires_at": row.expires_at,
-        "revoked_at": row.revoked_at,
-    }

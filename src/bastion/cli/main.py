@@ -6,8 +6,11 @@ import click
 
 from bastion import __version__
 from bastion.cli.alerts import alerts
+from bastion.cli.audit import audit
+from bastion.cli.dashboard import dashboard
 from bastion.cli.keys import keys
 from bastion.cli.rollback import rollback
+from bastion.cli.samples import samples
 from bastion.cli.serve import init, mock, serve
 from bastion.cli.spend import spend
 
@@ -24,7 +27,10 @@ cli.add_command(init)
 cli.add_command(keys)
 cli.add_command(rollback)
 cli.add_command(spend)
+cli.add_command(samples)
 cli.add_command(alerts)
+cli.add_command(dashboard)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -6,14 +6,14 @@ The change is written to the store with who made it; every running gateway picks
 
 from __future__ import annotations
 
-import getpass
 import time
 
 import click
 import orjson
 
-from bastion.cli.common import CONFIG_OPTION, read_config
+from bastion.cli.common import CONFIG_OPTION, cli_actor, read_config
 from bastion.policies.control import ControlState, apply_action
+from bastion.stores.audit_log import control_audit
 from bastion.stores.base import ControlEntry
 from bastion.stores.sqlite import SQLiteStore
 
@@ -31,8 +31,8 @@ def change(config_path: str, action: str, actor: str | None, route: str | None =
     store = SQLiteStore(config.store.sqlite_path)
     _, current = store.control()
     state = apply_action(ControlState.from_json(current), action, route, model)
-    entry = ControlEntry(time.time(), actor or getpass.getuser(), action, route, model)
-    store.set_control(state.to_json(), entry)
+    entry = ControlEntry(time.time(), actor or cli_actor(), action, route, model)
+    store.set_control(state.to_json(), entry, control_audit(entry, cli_actor()))
     return state
 
 

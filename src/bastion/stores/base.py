@@ -22,6 +22,10 @@ class KeyRow:
     expires_at: float | None = None
     revoked_at: float | None = None
     team: str = ""
+    last_used_at: float | None = None
+    """When a request last authenticated with it, recorded in batches off the request path."""
+    rotated_to: str | None = None
+    """The successor's key id once rotated; this key then works until its expires_at."""
 
 
 @dataclass(frozen=True, slots=True)

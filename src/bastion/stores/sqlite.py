@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from bastion.stores import audit_log, samples
+from bastion.stores.audit_log import AuditEntry
 from bastion.stores.base import ControlEntry, KeyRow
 from bastion.types import RequestRecord
 
@@ -76,7 +79,10 @@ CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 """
 
-KEY_COLUMNS = "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team"
+KEY_COLUMNS = (
+    "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team, "
+    "last_used_at, rotated_to"
+)
 INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 29) + ")"
 
 
@@ -109,7 +115,7 @@ ADDED_COLUMNS = {
         "run_id": "TEXT",
         "max_tokens_action": "TEXT",
     },
-    "api_keys": {"team": "TEXT NOT NULL DEFAULT ''"},
+    "api_keys": {"team": "TEXT NOT NULL DEFAULT ''", "last_used_at": "REAL", "rotated_to": "TEXT"},
 }
 """Columns added since the first schema: older files get them on open."""
 
@@ -150,6 +156,8 @@ class SQLiteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
+        conn.executescript(audit_log.SCHEMA)
+        conn.executescript(samples.SCHEMA)
         _add_missing_columns(conn)
         conn.commit()
         return conn
@@ -158,6 +166,18 @@ class SQLiteStore:
         if self._conn is None:
             self._conn = self.connect()
         return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """This store's connection, held alone, in one transaction committed at the block's end."""
+        with self._lock:
+            conn = self._shared()
+            with conn:
+                yield conn
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        with self._lock:
+            return audit_log.read(self._shared(), limit)
 
     def close(self) -> None:
         with self._lock:
@@ -228,7 +248,9 @@ class SQLiteStore:
             row = conn.execute("SELECT state FROM control WHERE id = 1").fetchone()
             return int(version.fetchone()[0]), orjson.loads(row[0]) if row else {}
 
-    def set_control(self, state: dict[str, object], entry: ControlEntry) -> None:
+    def set_control(
+        self, state: dict[str, object], entry: ControlEntry, audit: AuditEntry | None = None
+    ) -> None:
         """Replace the overrides and log who changed them, in one transaction."""
         text = orjson.dumps(state).decode()
         with self._lock:
@@ -239,6 +261,8 @@ class SQLiteStore:
                     "INSERT INTO control_log VALUES (?, ?, ?, ?, ?, ?)",
                     (entry.at, entry.actor, entry.action, entry.route, entry.model, text),
                 )
+                if audit is not None:
+                    audit_log.insert(conn, audit)
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'control_version'")
 
     def control_log(self, limit: int = 50) -> list[ControlEntry]:

@@ -1,0 +1,81 @@
+"""`bench/asgi_proxy.py` with Bastion's own upstream client (`bastion.httpclient.LeanTransport`)
+instead of aiohttp's: the same bare pass-through, so the two differ by the client alone.
+
+    .venv/bin/python bench/asgi_proxy_lean.py --port 8793 --upstream http://127.0.0.1:8788
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from asgi_proxy import DROP, Message, Receive, Send
+from bastion.httpclient import LeanTransport
+from bastion.upstream import Timeouts
+from minimal_proxy import arguments
+
+REPLY_DROP = frozenset({b"content-length", b"transfer-encoding", b"connection", b"date", b"server"})
+TIMEOUTS = Timeouts(connect_s=5.0)
+
+
+class PassThrough:
+    """The whole app: read the body, forward it, answer with what came back."""
+
+    def __init__(self, upstream: str, api_key: str) -> None:
+        self.url = upstream.rstrip("/") + "/v1/messages"
+        self.api_key = api_key.encode()
+        self.client = LeanTransport()
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.forward(scope, receive, send)
+
+    async def read_body(self, receive: Receive) -> bytes:
+        parts = []
+        while True:
+            message = await receive()
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+    async def forward(self, scope: Message, receive: Receive, send: Send) -> None:
+        body = await self.read_body(receive)
+        headers = [(k, v) for k, v in scope["headers"] if k not in DROP]
+        headers.append((b"x-api-key", self.api_key))
+        upstream = await self.client.request("POST", self.url, headers, body, TIMEOUTS)
+        reply = [(k, v) for k, v in upstream.headers if k.lower() not in REPLY_DROP]
+        start = {"type": "http.response.start", "status": upstream.status, "headers": reply}
+        streamed = any(
+            k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+            for k, v in upstream.headers
+        )
+        if not streamed:
+            data = await upstream.read()
+            reply.append((b"content-length", str(len(data)).encode()))
+            await send(start)
+            await send({"type": "http.response.body", "body": data})
+            return
+        await send(start)
+        async for chunk in upstream.chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
+    app = PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", ""))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
