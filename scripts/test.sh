@@ -16,4 +16,4 @@ fi
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+BASTION_REQUIRE_BROWSER=1 .venv/bin/pytest -q -p no:cacheprovider "$@"
