@@ -32,6 +32,7 @@ key=$($bastion keys create --env dev --owner "${USER:-dev}@localhost" --name qui
 cat <<MSG
 
 Bastion key for this session (shown once):  $key
+Dashboard: http://127.0.0.1:${port}/dashboard  (admin key: the contents of .bastion/admin_key)
 
 Try it:
   .venv/bin/python - <<'PY'

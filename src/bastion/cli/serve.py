@@ -85,16 +85,21 @@ def mock(host: str, port: int, scenario: str) -> None:
 @click.command()
 @CONFIG_OPTION
 def init(config_path: str) -> None:
-    """Create the server secret that Bastion keys are hashed with, if it does not exist yet."""
+    """Create the secrets a new install needs, when they are files that do not exist yet: the
+    server secret Bastion keys are hashed with, and the admin key of /admin and /dashboard."""
     config = read_config(config_path)
-    scheme, _, location = config.keys.hash_secret.partition(":")
+    scheme = config.keys.hash_secret.partition(":")[0]
     if scheme != "file":
         raise click.ClickException(f"keys.hash_secret is {scheme}:…; create that secret yourself")
-    path = Path(location).expanduser()
-    if path.exists():
-        click.echo(f"{path} exists; nothing to do")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
-    click.echo(f"created {path} (keep it secret: keys are hashed with it)")
+    wanted = [(config.keys.hash_secret, "keep it secret: keys are hashed with it")]
+    if config.admin.key is not None and config.admin.key.startswith("file:"):
+        wanted.append((config.admin.key, "the admin key of /admin and /dashboard"))
+    for ref, why in wanted:
+        path = Path(ref.partition(":")[2]).expanduser()
+        if path.exists():
+            click.echo(f"{path} exists; nothing to do")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+        click.echo(f"created {path} ({why})")
