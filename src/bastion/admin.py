@@ -8,6 +8,7 @@ written to the audit log under the credential's name.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from bastion.policies.admin_auth import (
 from bastion.policies.control import ACTIONS, apply_action
 from bastion.policies.keys import key_from_headers
 from bastion.policies.validate import parse_json_object
-from bastion.stores.audit_log import control_audit
+from bastion.stores.audit_log import AuditEntry, control_audit
 from bastion.stores.base import ControlEntry
 
 __all__ = ["OPENAPI", "ROUTES", "AdminAPI", "match_route"]
@@ -101,7 +102,7 @@ class AdminAPI:
         }
 
     async def handle(self, ex: Exchange) -> None:
-        identity = self.authenticate(ex)
+        identity = await self.authenticate(ex)
         name, param = match_route(ex.method, ex.path)
         if ex.method != "GET" and not may_change(identity.role):
             raise PermissionDenied(
@@ -109,20 +110,23 @@ class AdminAPI:
             )
         await self.respond(ex, await self.handlers[name](ex, identity, param))
 
-    def authenticate(self, ex: Exchange) -> AdminIdentity:
+    async def authenticate(self, ex: Exchange) -> AdminIdentity:
         if not self.gw.config.admin.enabled:
             raise NotFound("the admin API is off: set admin.key or admin.keys in the config")
         given = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization")) or ""
-        try:
-            identity = admin_identity(self.gw.config.admin, self.gw.environ, given)
-        except AdminKeyUnavailable as exc:
-            raise AuthenticationFailed(f"admin key unavailable: {exc}") from None
+        try:  # a secret manager's fetch blocks: never on the event loop
+            identity = await asyncio.to_thread(
+                admin_identity, self.gw.config.admin, self.gw.environ, given
+            )
+        except AdminKeyUnavailable as exc:  # names and references go to the log, not the caller
+            emit("admin_key_unavailable", error=str(exc))
+            raise AuthenticationFailed("an admin key cannot be checked now: see the log") from None
         if identity is None:
             raise AuthenticationFailed("invalid admin key")
         return identity
 
     async def rollback_state(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
-        return self.rollback_view()
+        return await asyncio.to_thread(self.rollback_view)
 
     def rollback_view(self) -> dict[str, Any]:
         log = [
@@ -147,10 +151,15 @@ class AdminAPI:
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
         entry = ControlEntry(time.time(), actor, action, route, model)
-        self.gw.store.set_control(state.to_json(), entry, control_audit(entry, who.name))
-        self.gw.refresh_control()  # this process at once; others within a poll
+        audit = control_audit(entry, who.name)
+        await asyncio.to_thread(self.store_control, state.to_json(), entry, audit)
         emit("control_change", actor=actor, action=action, route=route, model=model)
-        return self.rollback_view()
+        return await asyncio.to_thread(self.rollback_view)
+
+    def store_control(self, state: dict[str, Any], entry: ControlEntry, audit: AuditEntry) -> None:
+        """Blocking (the store's lock may be the record writer's): run in a thread."""
+        self.gw.store.set_control(state, entry, audit)
+        self.gw.refresh_control()  # this process at once; others within a poll
 
     async def breakers(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
         snapshots = [

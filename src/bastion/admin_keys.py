@@ -7,7 +7,9 @@ within `keys.revocation_poll_s`. Responses never hold a hash; a key appears once
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from bastion.asgi import Exchange
@@ -18,7 +20,9 @@ from bastion.policies.admin_auth import AdminIdentity
 from bastion.policies.key_lifecycle import public_view, stale_keys
 from bastion.policies.keys import parse_duration
 from bastion.policies.validate import parse_json_object
+from bastion.stores.audit_log import KEY_MATERIAL
 
+T = TypeVar("T")
 MAX_BODY = 64 * 1024
 DEFAULT_GRACE = "24h"
 
@@ -37,8 +41,8 @@ class AdminKeys:
         return self._keyring
 
     async def list(self, ex: Exchange, who: AdminIdentity, key_id: str = "") -> dict[str, Any]:
+        rows = await asyncio.to_thread(self.gw.store.list_keys)
         now, keys = self.gw.clock.wall(), self.gw.config.keys
-        rows = self.gw.store.list_keys()
         if _flag(ex, "stale"):
             found = stale_keys(rows, now, keys.max_age_s, keys.max_idle_s)
             return {"keys": [{**public_view(row, now), "stale": why} for row, why in found]}
@@ -52,11 +56,10 @@ class AdminKeys:
             raise InvalidRequest(f"{problem[0]}: {problem[1]}")
         expires = _text(body, "expires", False)
         lifetime = _duration("expires", expires) if expires else None
-        row, key = self.keyring.create(
-            who.name, environment, owner, _text(body, "name", False), _text(body, "team", False),
-            lifetime,
-        )  # fmt: skip
-        self.gw.auth.refresh()
+        name, team = _text(body, "name", False), _text(body, "team", False)
+        row, key = await self._change(
+            lambda: self.keyring.create(who.name, environment, owner, name, team, lifetime)
+        )
         return {"key": key, "key_info": public_view(row, self.gw.clock.wall())}
 
     async def rotate(self, ex: Exchange, who: AdminIdentity, key_id: str = "") -> dict[str, Any]:
@@ -64,19 +67,17 @@ class AdminKeys:
         body = parse_json_object(raw) if raw.strip() else {}
         grace = _duration("grace", _text(body, "grace", False) or DEFAULT_GRACE)
         try:
-            old, new, key = self.keyring.rotate(who.name, key_id, grace)
+            old, new, key = await self._change(lambda: self.keyring.rotate(who.name, key_id, grace))
         except KeyChangeRefused as exc:
             raise _refusal(exc) from None
-        self.gw.auth.refresh()
         now = self.gw.clock.wall()
         return {"key": key, "key_info": public_view(new, now), "previous": public_view(old, now)}
 
     async def revoke(self, ex: Exchange, who: AdminIdentity, key_id: str = "") -> dict[str, Any]:
         try:
-            self.keyring.revoke(who.name, key_id)
+            await self._change(lambda: self.keyring.revoke(who.name, key_id))
         except KeyChangeRefused as exc:
             raise _refusal(exc) from None
-        self.gw.auth.refresh()
         return {"revoked": [key_id], "count": 1}
 
     async def revoke_owner(
@@ -84,15 +85,26 @@ class AdminKeys:
     ) -> dict[str, Any]:
         body = parse_json_object(await ex.read_body(MAX_BODY))
         owner = _text(body, "owner", True)
-        revoked = self.keyring.revoke_owner(who.name, owner)
-        self.gw.auth.refresh()
+        revoked = await self._change(lambda: self.keyring.revoke_owner(who.name, owner))
         return {"owner": owner, "revoked": revoked, "count": len(revoked)}
 
     async def audit(self, ex: Exchange, who: AdminIdentity, key_id: str = "") -> dict[str, Any]:
         raw = _query(ex).get("limit", ["100"])[-1]
         if not raw.isdigit() or not 1 <= int(raw) <= 1000:
             raise InvalidRequest("limit: a whole number from 1 to 1000")
-        return {"entries": [e.to_json() for e in self.gw.store.audit_entries(int(raw))]}
+        entries = await asyncio.to_thread(self.gw.store.audit_entries, int(raw))
+        return {"entries": [e.to_json() for e in entries]}
+
+    async def _change(self, change: Callable[[], T]) -> T:
+        """A key change, then this process's key cache, in a thread: the store's lock may be
+        held by the record writer, and the hash secret may come from a secret manager."""
+
+        def run() -> T:
+            done = change()
+            self.gw.auth.refresh()
+            return done
+
+        return await asyncio.to_thread(run)
 
 
 def _query(ex: Exchange) -> dict[str, list[str]]:
@@ -110,6 +122,8 @@ def _text(body: dict[str, Any], name: str, required: bool) -> str:
     if not isinstance(value, str) or (required and not value):
         raise InvalidRequest(f"{name}: a non-empty string is required" if required else
                              f"{name}: must be a string")  # fmt: skip
+    if KEY_MATERIAL.search(value):  # the audit entry would refuse it: say so, as a 400
+        raise InvalidRequest(f"{name}: must not hold a key or a key hash")
     return value
 
 

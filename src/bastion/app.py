@@ -69,6 +69,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gw.stop()
+                self.dashboard.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

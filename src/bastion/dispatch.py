@@ -14,28 +14,24 @@ from dataclasses import dataclass
 import orjson
 
 from bastion.asgi import JSON, Headers
-from bastion.config import RouteConfig, StaticResponse
-from bastion.errors import (
-    BastionError,
-    BreakerOpen,
-    NotReady,
-    UpstreamTimeout,
-    UpstreamUnavailable,
+from bastion.attempt_failure import (
+    Failure,
+    error_code,
+    failure_type,
+    is_upstream_failure,
+    text_headers,
 )
+from bastion.config import RouteConfig, StaticResponse
+from bastion.environment import Environment
+from bastion.errors import BastionError, BreakerOpen, NotReady, UpstreamTimeout, UpstreamUnavailable
 from bastion.fallback import FALLBACK_HEADER, static_json, static_sse
-from bastion.gateway import Environment, Gateway
+from bastion.gateway import Gateway
 from bastion.policies.breaker import Admission, CircuitBreaker
 from bastion.policies.control import ControlState
-from bastion.policies.retry import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    next_attempt,
-    parse_retry_after,
-    should_retry,
-)
+from bastion.policies.retry import RetryPolicy, next_attempt, parse_retry_after, should_retry
 from bastion.policies.timeouts import Phase, describe_timeout, time_left
 from bastion.policies.validate import MessagesRequest
-from bastion.relay import RelayContext, error_type_of, relay_json, relay_stream
+from bastion.relay import RelayContext, relay_json, relay_stream
 from bastion.secrets import SecretValue
 from bastion.tracing import AttemptSpan
 from bastion.upstream import Reply, Timeouts, client_headers, header_value, upstream_headers
@@ -75,21 +71,6 @@ def plan_targets(
         else:
             targets.append(STATIC)
     return targets
-
-
-def is_upstream_failure(status: int | None) -> bool:
-    """What the breaker counts against an upstream: overload, 5xx, no answer; not client errors."""
-    return status is None or status in RETRYABLE_STATUSES
-
-
-@dataclass(slots=True)
-class Failure:
-    """Why a target could not answer; the last one is what the client hears if all fail."""
-
-    error: BastionError | None = None
-    status: int = 0
-    headers: Headers | None = None
-    body: bytes = b""
 
 
 class Dispatch:
@@ -156,7 +137,7 @@ class Dispatch:
                 return None
             if isinstance(outcome.error, UpstreamTimeout | NotReady):
                 return outcome  # a hung upstream, or no key: not retried (the deadline is shared)
-            retry_after = parse_retry_after(_text_headers(outcome.headers), self.gw.clock.wall())
+            retry_after = parse_retry_after(text_headers(outcome.headers), self.gw.clock.wall())
             delay = next_attempt(
                 self.retry, attempts_made=made, now=self.gw.clock.monotonic(),
                 deadline_at=self.deadline, rng=self.gw.clock.random, retry_after_s=retry_after,
@@ -194,8 +175,8 @@ class Dispatch:
         failed = is_upstream_failure(reply.status)
         breaker.record(not failed, admission)
         verdict = should_retry(
-            reply.status, _text_headers(reply.headers), connection_error=False,
-            stream_started=False, error_code=_error_code(error_body),
+            reply.status, text_headers(reply.headers), connection_error=False,
+            stream_started=False, error_code=error_code(error_body),
         )  # fmt: skip
         if verdict.retry or failed:
             return Failure(None, reply.status, reply.headers, error_body)
@@ -225,7 +206,7 @@ class Dispatch:
         if outcome is None:
             span.answered(self.ctx.record)
         else:
-            span.fail(_failure_type(outcome))
+            span.fail(failure_type(outcome))
         return outcome
 
     async def send(self, env: Environment, key: SecretValue, body: bytes) -> Reply:
@@ -320,27 +301,3 @@ class Dispatch:
     def with_model(self, model: str) -> bytes:
         """The request for another model: the only case where Bastion re-serialises a body."""
         return orjson.dumps({**self.request.body, "model": model})
-
-
-def _failure_type(failure: Failure) -> str:
-    """error.type of a failed attempt: the upstream's error type, else the HTTP status."""
-    if failure.error is not None:
-        return failure.error.error_type
-    return error_type_of(failure.body) or str(failure.status)
-
-
-def _text_headers(headers: Headers | None) -> dict[str, str]:
-    if not headers:
-        return {}
-    return {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
-
-
-def _error_code(body: bytes) -> str | None:
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    details = error.get("details") if isinstance(error, dict) else None
-    code = details.get("error_code") if isinstance(details, dict) else None
-    return code if isinstance(code, str) else None

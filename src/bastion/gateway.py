@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,14 +19,9 @@ from bastion.alerts.budget import secret_alert
 from bastion.alerts.rollover import resolves_due
 from bastion.alerts.stale_keys import named_today, stale_alert, utc_day
 from bastion.clock import Clock
-from bastion.config import (
-    BastionConfig,
-    BreakerConfig,
-    ConfigError,
-    RouteConfig,
-    process_environment,
-)
-from bastion.errors import InvalidRequest, NotReady, PermissionDenied
+from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
+from bastion.environment import Environment, check_shared_keys, open_environment
+from bastion.errors import InvalidRequest, PermissionDenied
 from bastion.events import emit
 from bastion.httpclient import LeanTransport
 from bastion.keyring import last_use_sink
@@ -40,62 +35,15 @@ from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.key_lifecycle import stale_keys
 from bastion.policies.ratelimit import RateLimiter
-from bastion.policies.upstream_keys import key_fingerprint, shared_key_message, shared_key_pairs
 from bastion.pricing.catalog import Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
 from bastion.sampling.capture import Sampler
 from bastion.sampling.sink import SampleSink
-from bastion.secrets import SecretCache, SecretError, SecretValue, open_secret, resolve_secret
+from bastion.secrets import SecretError, resolve_secret
 from bastion.stores.rollups import Rollups
 from bastion.stores.sqlite import SQLiteStore
 from bastion.tracing import Tracer, build_tracer
 from bastion.upstream import AiohttpTransport, Transport
-
-
-@dataclass(slots=True)
-class Environment:
-    """One deployment environment (dev, staging, prod): its upstream and its upstream key."""
-
-    name: str
-    base_url: str
-    key_ref: str
-    cache: SecretCache | None
-    """Keeps the key fresh (schedule, 401, outage); None when the reference cannot be opened."""
-    key_error: str | None = None
-
-    @property
-    def key(self) -> SecretValue | None:
-        return self.cache.current if self.cache is not None else None
-
-    async def resolve(self) -> None:
-        """Fetch the key now (at start, and from /readyz while it is missing)."""
-        if self.cache is None:
-            return
-        try:
-            await self.cache.get()
-            self.key_error = None
-        except SecretError as exc:
-            self.key_error = str(exc)
-
-    async def current_key(self) -> SecretValue:
-        """The key for the next upstream call; refreshes in the background when due."""
-        if self.cache is None:
-            raise NotReady(f"the upstream key of environment {self.name!r}: {self.key_error}")
-        try:
-            return await self.cache.get()
-        except SecretError as exc:
-            raise NotReady(f"the upstream key of environment {self.name!r}: {exc}") from None
-
-
-def open_environment(
-    name: str, base_url: str, ref: str, environ: Mapping[str, str], clock: Clock,
-    on_error: Callable[[str, SecretError, int], None],
-) -> Environment:  # fmt: skip
-    try:
-        source = open_secret(ref, environ)
-    except SecretError as exc:
-        return Environment(name, base_url, ref, None, str(exc))
-    return Environment(name, base_url, ref, SecretCache(source, clock=clock, on_error=on_error))
 
 
 @dataclass
@@ -193,7 +141,7 @@ class Gateway:
         self.refresh()
         for env in self.environments.values():
             await env.resolve()
-        self.check_shared_keys()
+        check_shared_keys(self.environments, self.config.environments)
         await self.seed_budgets()
         poll = self.config.keys.revocation_poll_s
         self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
@@ -203,19 +151,6 @@ class Gateway:
                 asyncio.create_task(self.resolve_finished_periods(), name="bastion-resolve")
             )
             self._tasks.append(asyncio.create_task(self.watch_stale_keys(), name="bastion-stale"))
-
-    def check_shared_keys(self) -> None:
-        """Refuse to start (ConfigError) when two environments resolved to the same upstream key
-        and neither names the other in `shared_key_with`; keys are compared by digest."""
-        fingerprints = {
-            name: key_fingerprint(env.key.reveal()) if env.key is not None else None
-            for name, env in self.environments.items()
-        }
-        allowed = [(name, env.shared_key_with) for name, env in self.config.environments.items()
-                   if env.shared_key_with is not None]  # fmt: skip
-        pairs = shared_key_pairs(fingerprints, allowed)
-        if pairs:
-            raise ConfigError(shared_key_message(pairs))
 
     def alert_stale_keys(self) -> Alert | None:
         """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""

@@ -134,22 +134,28 @@ class Metrics:
         self.registry = registry = CollectorRegistry()
         self._series: dict[tuple[str, ...], _RequestSeries] = {}
         self._usage: dict[tuple[str, str, str], _UsageSeries] = {}
-        self.duration = Histogram(
+
+        def seconds(name: str, documentation: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(
+                name, documentation, REQUEST_LABELS, registry=registry, unit="seconds",
+                buckets=buckets,
+            )  # fmt: skip
+
+        self.duration = seconds(
             "gen_ai_server_request_duration", "Time from request received to response complete",
-            REQUEST_LABELS, registry=registry, unit="seconds", buckets=DURATION_BUCKETS,
+            DURATION_BUCKETS,
         )  # fmt: skip
-        self.ttft = Histogram(
-            "gen_ai_server_time_to_first_token", "Time from request received to the first "
-            "content event of a stream", REQUEST_LABELS, registry=registry, unit="seconds",
-            buckets=TTFT_BUCKETS,
+        self.ttft = seconds(
+            "gen_ai_server_time_to_first_token",
+            "Time from request received to the first content event of a stream", TTFT_BUCKETS,
         )  # fmt: skip
-        self.upstream = Histogram(
+        self.upstream = seconds(
             "bastion_upstream_duration", "Time spent on the upstream over all attempts",
-            REQUEST_LABELS, registry=registry, unit="seconds", buckets=DURATION_BUCKETS,
+            DURATION_BUCKETS,
         )  # fmt: skip
-        self.overhead = Histogram(
+        self.overhead = seconds(
             "bastion_gateway_overhead", "Latency less upstream time and backoff waits",
-            REQUEST_LABELS, registry=registry, unit="seconds", buckets=OVERHEAD_BUCKETS,
+            OVERHEAD_BUCKETS,
         )  # fmt: skip
         self.tokens = Counter(
             "bastion_tokens", "Tokens billed, by type: input (uncached), output, cache_read, "
@@ -164,29 +170,21 @@ class Metrics:
             ["reason", "route"], registry=registry,
         )  # fmt: skip
         self.breaker_state = Gauge(
-            "bastion_breaker_state",
-            "Circuit breaker state per environment and model: 0 closed, 1 half-open, 2 open",
-            ["environment", "model"],
-            registry=registry,
-        )
+            "bastion_breaker_state", "Circuit breaker state per environment and model: "
+            "0 closed, 1 half-open, 2 open", ["environment", "model"], registry=registry,
+        )  # fmt: skip
         self.breaker_transitions = Counter(
-            "bastion_breaker_transitions",
-            "Circuit breaker transitions, by the state entered",
-            ["environment", "model", "to"],
-            registry=registry,
-        )
+            "bastion_breaker_transitions", "Circuit breaker transitions, by the state entered",
+            ["environment", "model", "to"], registry=registry,
+        )  # fmt: skip
         self.retries = Counter(
-            "bastion_upstream_retries",
-            "Upstream calls beyond the first for one request (retries and fallbacks)",
-            ["route"],
-            registry=registry,
-        )
+            "bastion_upstream_retries", "Upstream calls beyond the first for one request "
+            "(retries and fallbacks)", ["route"], registry=registry,
+        )  # fmt: skip
         self.fallbacks = Counter(
-            "bastion_fallbacks",
-            "Requests answered by a fallback: model:…, environment:… or static",
-            ["route", "fallback"],
-            registry=registry,
-        )
+            "bastion_fallbacks", "Requests answered by a fallback: model:…, environment:… or "
+            "static", ["route", "fallback"], registry=registry,
+        )  # fmt: skip
 
     def on_transition(
         self, key: BreakerKey, old: BreakerState, new: BreakerState, at: float

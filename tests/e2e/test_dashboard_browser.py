@@ -200,6 +200,9 @@ def test_the_dashboard_logs_in_and_draws_the_seeded_numbers(
     # "network" entry).
     assert [e for e in browser.get_log("browser") if e["source"] != "network"] == []
     assert admin_key not in browser.current_url
+    # Axis and table labels: the page's own formatters (a 500 ms tick once read "5 ms").
+    labels = browser.execute_script("return [0, 100, 500, 1500, 12.25].map(ms)")
+    assert labels == ["0 ms", "100 ms", "500 ms", "1.5 s", "12.3 ms"]
     check_charts(browser, day, live_id)
     check_sample_click_through(browser)
     check_session_cookie(browser, gateway)
@@ -278,3 +281,43 @@ def check_session_cookie(browser: WebDriver, gateway: Gateway) -> None:
     tampered = token.replace(".admin.", ".viewer.")
     assert httpx2.get(api, headers={"cookie": f"bastion_session={tampered}"}).status_code == 401
     assert httpx2.get(api, headers={"cookie": f"bastion_session={token}"}).status_code == 200
+
+
+MARKUP = "<img src=x onerror=\"document.title='xss'\">"
+
+
+def test_user_controlled_names_are_drawn_as_text(
+    dashboard_gateway: tuple[Gateway, str, float], browser: WebDriver
+) -> None:
+    gateway, admin_key, _ = dashboard_gateway
+    SQLiteStore(str(gateway.db)).insert_records(
+        [
+            RequestRecord(
+                "bst-markup", time.time() - 60, "POST", "/v1/messages", key_id="key-markup",
+                environment="dev", route="default", end_user=MARKUP, model_requested=MARKUP,
+                model_served=MARKUP, status=200, usage=Usage(10, 10), cost_micros=5,
+                latency_ms=30.0, attempts=1,
+            )
+        ]
+    )  # fmt: skip
+    key = gateway.create_key("dev", "carol@example.com")
+    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0)
+    live = sdk.messages.with_raw_response.create(
+        model="claude-haiku-5-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+    )  # its batch makes the writer's rollup sink count the row above too
+    wait_for_record(gateway.db, live.headers["x-request-id"])
+    wait_rolled_up(gateway.db)
+
+    browser.get(gateway.url + "/dashboard")
+    log_in(browser, admin_key)
+    WebDriverWait(browser, 20).until(
+        lambda d: all(
+            d.find_element(By.ID, s).get_attribute("data-loaded") == "true" for s in SECTIONS
+        )
+    )
+    texts = [n.get_attribute("textContent") for n in browser.find_elements(By.TAG_NAME, "text")]
+    assert MARKUP in texts  # the end user's name, as the top users chart's label
+    row = browser.find_element(By.CSS_SELECTOR, '#requests tr[data-request-id="bst-markup"]')
+    assert MARKUP in row.text
+    assert browser.find_elements(By.TAG_NAME, "img") == []
+    assert browser.title == "Bastion dashboard"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ import anthropic
 import httpx2
 import pytest
 
+from bastion import admin
 from bastion.admin import OPENAPI, ROUTES
 from bastion.app import GatewayApp
 from bastion.asgi_transport import ASGITransport
@@ -26,6 +28,7 @@ from bastion.config import ConfigError, parse_config
 from bastion.gateway import Gateway, build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
+from bastion.policies.admin_auth import AdminIdentity, admin_identity
 from bastion.policies.keys import parse_key_id
 from bastion.stores.base import KeyRow
 from tests.e2e.receiver import Receiver, receiver
@@ -120,6 +123,70 @@ async def create(rig: Rig, owner: str = "ana@x.io", env: str = "dev", **extra: s
     response = await rig.admin("POST", "/admin/keys", json=body)
     assert response.status_code == 200, response.text
     return str(response.json()["key"])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "name": "sk-ant-old"}, "name"),
+        ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "team": "f" * 64}, "team"),
+        ("/admin/keys/revoke", {"owner": "sk-ant-x@y.io"}, "owner"),
+    ],
+)
+async def test_key_material_in_a_field_is_a_clear_400(
+    rig: Rig, path: str, body: dict[str, str], field: str
+) -> None:
+    response = await rig.admin("POST", path, json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(f"{field}: ")
+    assert rig.gateway.store.list_keys() == []
+
+
+async def test_store_work_runs_off_the_event_loop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: dict[str, int] = {}
+    store = rig.gateway.store
+    names = ("list_keys", "transaction", "audit_entries", "control_log", "set_control")
+    for name in names:  # each may wait on the record writer's lock
+        method = getattr(store, name)
+
+        def recording(*args: Any, _name: str = name, _method: Any = method) -> Any:
+            threads[_name] = threading.get_ident()
+            return _method(*args)
+
+        monkeypatch.setattr(store, name, recording)
+    await create(rig)
+    assert (await rig.admin("GET", "/admin/keys")).status_code == 200
+    assert (await rig.admin("GET", "/admin/audit")).status_code == 200
+    assert (await rig.admin("GET", "/admin/rollback")).status_code == 200
+    assert (await rig.admin("POST", "/admin/rollback", json={"action": "disable"})).is_success
+    assert sorted(threads) == sorted(names)
+    assert threading.get_ident() not in threads.values()
+
+
+async def test_the_admin_key_is_checked_off_the_event_loop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+
+    def recording(*args: Any) -> AdminIdentity | None:
+        threads.append(threading.get_ident())
+        return admin_identity(*args)
+
+    monkeypatch.setattr(admin, "admin_identity", recording)
+    assert (await rig.admin("GET", "/admin/keys")).status_code == 200
+    assert threads and threading.get_ident() not in threads  # a secret fetch may block
+
+
+async def test_an_unavailable_admin_key_names_no_reference_to_the_caller(rig: Rig) -> None:
+    rig.gateway.environ = {**rig.gateway.environ, "LEGACY_ADMIN": ""}
+    response = await rig.http.get("http://gw/admin/keys", headers={"x-api-key": "a-guess"})
+    assert response.status_code == 401
+    message = response.json()["error"]["message"]
+    assert message == "an admin key cannot be checked now: see the log"
 
 
 async def test_create_rotate_revoke_as_the_sdk_sees_it(rig: Rig) -> None:

@@ -266,3 +266,17 @@ def test_sarif_points_at_the_files_and_the_commit(
     (history,) = [r for r in results if r["ruleId"] == "anthropic-key-history"]
     assert history["properties"]["commit"] == commits["first"]
     assert fx.TS_HISTORY_KEY not in out and fx.PY_MAP_KEY not in out and fx.PY_BUNDLE_KEY not in out
+
+
+def test_the_scanned_repository_config_runs_no_command(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "app")
+    repo.init()
+    repo.write(".gitattributes", "*.txt diff=shell\n")
+    repo.write("notes.txt", "hello\n")
+    repo.commit("notes", "2026-01-05T10:00:00+00:00")
+    ran = tmp_path / "ran"
+    repo.git("config", "core.fsmonitor", f"touch {ran}-fsmonitor; true")
+    repo.git("config", "diff.shell.textconv", f"touch {ran}-textconv; cat")
+    code, _, err = run(str(repo.root))
+    assert code in (0, 1), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app"]

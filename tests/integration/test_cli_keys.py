@@ -10,42 +10,31 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import CliRunner
 
-from bastion.cli.main import cli
 from bastion.policies.keys import parse_key_id
 from bastion.stores.sqlite import SQLiteStore
+from tests.integration.conftest import run_cli, write_config
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> str:
-    path = tmp_path / "bastion.yaml"
-    path.write_text(
-        f"""
-store: {{url: "sqlite:///{tmp_path}/b.db"}}
-keys: {{hash_secret: "file:{tmp_path}/secret", max_age: 90d, max_idle: 30d}}
+    (tmp_path / "secret").write_text("cli-keys-secret")
+    rest = f"""keys: {{hash_secret: "file:{tmp_path}/secret", max_age: 90d, max_idle: 30d}}
 environments:
   dev: {{upstream: {{api_key: "env:UPSTREAM"}}}}
 """
-    )
-    (tmp_path / "secret").write_text("cli-keys-secret")
-    return str(path)
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return str(write_config(tmp_path, rest))
 
 
 def create(config: str, owner: str, *extra: str) -> str:
-    code, out, err = run("keys", "create", "--config", config, "--env", "dev", "--owner", owner,
-                         "--name", "svc", *extra)  # fmt: skip
+    code, out, err = run_cli("keys", "create", "--config", config, "--env", "dev", "--owner",
+                             owner, "--name", "svc", *extra)  # fmt: skip
     assert code == 0, err
     return out.strip()
 
 
 def listed(config: str, *flags: str) -> list[dict[str, object]]:
-    _, out, _ = run("keys", "list", "--config", config, "--json", *flags)
+    _, out, _ = run_cli("keys", "list", "--config", config, "--json", *flags)
     return [orjson.loads(line) for line in out.splitlines()]
 
 
@@ -54,7 +43,7 @@ def test_rotate_prints_the_successor_once_and_keeps_the_old_key_for_the_grace(
 ) -> None:
     old = create(config, "ana@x.io", "--team", "fin")
     old_id = parse_key_id(old)
-    code, out, err = run("keys", "rotate", "--config", config, old_id or "", "--grace", "2h")
+    code, out, err = run_cli("keys", "rotate", "--config", config, old_id or "", "--grace", "2h")
     assert code == 0, err
     new = out.strip()
     new_id = parse_key_id(new)
@@ -65,9 +54,9 @@ def test_rotate_prints_the_successor_once_and_keeps_the_old_key_for_the_grace(
     assert (keys[new_id]["owner"], keys[new_id]["team"], keys[new_id]["name"]) == (
         "ana@x.io", "fin", "svc"
     )  # fmt: skip
-    code, _, err = run("keys", "rotate", "--config", config, old)  # the key itself works too
+    code, _, err = run_cli("keys", "rotate", "--config", config, old)  # the key itself works too
     assert code == 1 and "already rotated" in err
-    code, _, err = run("keys", "rotate", "--config", config, new_id, "--grace", "soon")
+    code, _, err = run_cli("keys", "rotate", "--config", config, new_id, "--grace", "soon")
     assert code == 2 and "--grace" in err
 
 
@@ -75,16 +64,15 @@ def test_revoke_owner_revokes_every_key_at_once_and_counts(config: str) -> None:
     for _ in range(3):
         create(config, "leaver@x.io")
     stays = create(config, "stays@x.io")
-    code, out, _ = run("keys", "revoke", "--config", config, "--owner", "leaver@x.io")
+    code, out, _ = run_cli("keys", "revoke", "--config", config, "--owner", "leaver@x.io")
     assert code == 0 and out.startswith("revoked 3 key(s) of leaver@x.io")
     states = {(k["owner"], k["state"]) for k in listed(config)}
     assert states == {("leaver@x.io", "revoked"), ("stays@x.io", "active")}
-    assert (
-        "revoked 0 key(s)" in run("keys", "revoke", "--config", config, "--owner", "leaver@x.io")[1]
-    )
-    code, _, err = run("keys", "revoke", "--config", config)
+    _, out, _ = run_cli("keys", "revoke", "--config", config, "--owner", "leaver@x.io")
+    assert "revoked 0 key(s)" in out
+    code, _, err = run_cli("keys", "revoke", "--config", config)
     assert code == 2 and "either KEY_ID or --owner" in err
-    code, _, err = run("keys", "revoke", "--config", config, stays, "--owner", "stays@x.io")
+    code, _, err = run_cli("keys", "revoke", "--config", config, stays, "--owner", "stays@x.io")
     assert code == 2
 
 
@@ -103,16 +91,16 @@ def test_list_stale_shows_keys_past_age_or_idle(config: str, tmp_path: Path) -> 
                      (now - 60 * 86400, now - 45 * 86400, idle))  # fmt: skip
     stale = {k["key_id"]: k["stale"] for k in listed(config, "--stale")}
     assert stale == {aged: "age 100d > 90d", idle: "unused 45d > 30d"}
-    _, out, _ = run("keys", "list", "--config", config, "--stale")
+    _, out, _ = run_cli("keys", "list", "--config", config, "--stale")
     assert aged in out and idle in out and fresh not in out and "never" not in out
-    assert "used never" in run("keys", "list", "--config", config)[1]
+    assert "used never" in run_cli("keys", "list", "--config", config)[1]
 
 
 def test_every_cli_change_is_audited_as_user_at_host(config: str, tmp_path: Path) -> None:
     key = create(config, "ana@x.io")
-    run("keys", "rotate", "--config", config, key)
-    run("keys", "revoke", "--config", config, "--owner", "ana@x.io")
-    run("rollback", "disable", "--config", config, "--by", "oncall@x.io")
+    run_cli("keys", "rotate", "--config", config, key)
+    run_cli("keys", "revoke", "--config", config, "--owner", "ana@x.io")
+    run_cli("rollback", "disable", "--config", config, "--by", "oncall@x.io")
     entries = SQLiteStore(str(tmp_path / "b.db")).audit_entries()
     me = f"{getpass.getuser()}@{socket.gethostname()}"
     assert [(e.actor, e.action) for e in entries] == [

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx2
@@ -18,10 +22,12 @@ from bastion.asgi_transport import ASGITransport
 from bastion.cli.main import cli
 from bastion.clock import Clock
 from bastion.config import parse_config
+from bastion.dashboard import web
 from bastion.dashboard.web import Dashboard
 from bastion.gateway import Gateway, build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
+from bastion.policies.admin_auth import admin_role
 from bastion.policies.keys import generate_key, hash_key
 from bastion.pricing.catalog import load_catalog
 from bastion.stores.base import KeyRow
@@ -223,6 +229,43 @@ async def test_repeated_failures_lock_the_login_out(site: Site) -> None:
     assert "set-cookie" not in locked.headers
 
 
+async def test_failed_logins_in_parallel_cannot_outrun_the_lockout(site: Site) -> None:
+    async def slowly(body: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 4):  # a body that takes a while to arrive
+            await asyncio.sleep(0.001)
+            yield body[start : start + 4]
+
+    def attempt() -> Awaitable[httpx2.Response]:
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        return site.http.post("/dashboard/login", content=slowly(b"admin_key=wrong"), headers=form)
+
+    answers = await asyncio.gather(*(attempt() for _ in range(30)))
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(401) == 10 and statuses.count(429) == 20
+
+
+async def test_the_admin_key_is_checked_off_the_event_loop(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+
+    def recording(*args: Any) -> str | None:
+        threads.append(threading.get_ident())
+        return admin_role(*args)
+
+    monkeypatch.setattr(web, "admin_role", recording)
+    assert (await site.login()).status_code == 303
+    assert threads and threads[0] != threading.get_ident()  # a secret fetch may block
+
+
+async def test_an_unavailable_admin_key_names_no_reference_on_the_page(site: Site) -> None:
+    site.gateway.environ = {**ENVIRON, "ADMIN_KEY": ""}
+    answer = await site.login("bastion-admin-guess")
+    assert answer.status_code == 503
+    assert "cannot be checked now" in answer.text
+    assert "ADMIN_KEY" not in answer.text and "env:" not in answer.text
+
+
 async def test_a_real_request_shows_up_in_recent_requests_and_breakers(site: Site) -> None:
     key_id, key = generate_key()
     secret = ENVIRON["KEY_SECRET"].encode()
@@ -298,3 +341,23 @@ async def test_without_admin_keys_the_dashboard_is_off(tmp_path: Path) -> None:
             assert answer.status_code == 404
             assert "the dashboard is off" in answer.json()["error"]["message"]
     await gateway.transport.aclose()
+
+
+async def test_shutdown_closes_the_dashboards_store_connection(site: Site) -> None:
+    await site.login()
+    assert (await site.http.get("/dashboard/api/rates.json")).status_code == 200
+    reader = site.app.dashboard._reader
+    opened = reader.run(lambda conn: conn)
+    incoming = [{"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await site.app({"type": "lifespan"}, receive, send)
+    assert sent == [{"type": "lifespan.shutdown.complete"}]
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        opened.execute("SELECT 1")

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
 
-from bastion.app import GatewayApp
-from bastion.asgi_transport import ASGITransport
-from bastion.config import parse_config
 from bastion.errors import error_body
-from bastion.gateway import build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
-from bastion.policies.keys import generate_key, hash_key
-from bastion.stores.base import KeyRow
+from tests.integration.conftest import in_process
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -58,18 +51,8 @@ keys: {{hash_secret: "env:S"}}
 log: {{stdout: false}}
 environments: {{dev: {{upstream: {{base_url: "http://up", api_key: "file:{key_file}"}}}}}}
 """
-    gateway = build_gateway(parse_config(text, {"S": "s"}), transport=ASGITransport(upstream),
-                            environ={"S": "s"})  # fmt: skip
-    key_id, key = generate_key()
-    gateway.store.add_key(KeyRow(key_id, hash_key(key, b"s"), "dev", "o@x.io", "", time.time()))
-    await gateway.start()
-    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=GatewayApp(gateway)))
-    client = anthropic.AsyncAnthropic(
-        base_url="http://gw", api_key=key, http_client=http, max_retries=0
-    )
-    yield client, upstream, key_file
-    await client.close()
-    await gateway.stop()
+    async with in_process(text, {"S": "s"}, upstream=upstream) as run:
+        yield run.client, upstream, key_file
 
 
 async def test_rotation_is_picked_up_on_the_first_401(

@@ -250,6 +250,26 @@ async def test_half_read_response_is_never_pooled(serve, client) -> None:
     assert len(server.peers) == 2 and pool_of(client, server) == (1, 1)
 
 
+async def test_a_stream_abandoned_mid_body_frees_its_slot(serve) -> None:
+    async def endless_stream(peer: Peer) -> None:
+        while True:
+            await peer.read_request()
+            await peer.send(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n")
+
+    server = await serve(endless_stream)
+    client = LeanTransport(max_connections=1)
+    try:
+        chunks = (await post(client, server)).chunks().__aiter__()
+        assert await anext(chunks) == b"abc"
+        await chunks.aclose()  # a consumer that stops reading and never calls close()
+        assert pool_of(client, server) == (0, 0)
+        async with asyncio.timeout(2):  # the one slot is free again
+            second = await post(client, server)
+        second.close()
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize(
     ("garbage", "error", "match"),
     [

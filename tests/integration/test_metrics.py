@@ -10,35 +10,19 @@ claude-haiku-5-5 input 0.10, output 0.50 -> 0.3 + 4.5 = 4.8, rounded half up to 
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import anthropic
-import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bastion.app import GatewayApp
-from bastion.asgi_transport import ASGITransport
 from bastion.clock import Clock
-from bastion.config import parse_config
-from bastion.gateway import Gateway, build_gateway
-from bastion.mock.app import build_mock_app
-from bastion.mock.settings import MockSettings
-from bastion.policies.keys import generate_key, hash_key
-from bastion.stores.base import KeyRow
+from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process, no_sleep
 
 SONNET, HAIKU = "claude-sonnet-5-5", "claude-haiku-5-5"
 MESSAGES = [{"role": "user", "content": "hello there"}]
-CONFIG = """
-store: {url: "sqlite:///%(dir)s/bastion.db"}
-keys: {hash_secret: "env:KEY_SECRET"}
-log: {flush_interval_s: 10, stdout: false}
-environments:
-  dev: {upstream: {base_url: "http://upstream", api_key: "env:UPSTREAM_KEY"}}
+CONFIG = BASE_CONFIG + """
 routes:
   default: {retries: {attempts: 3, base_s: 0.5, cap_s: 2}}
   fb:
@@ -48,68 +32,31 @@ rate_limits: {user: {requests_per_minute: 1}}
 budgets:
   - {scope: user, name: broke, limit_usd: "0.000001", period: day}
   - {scope: user, name: hasty, limit_usd: "1", period: day}
-"""
-ENVIRON = {"KEY_SECRET": "s", "UPSTREAM_KEY": "sk-ant-x"}
+"""  # fmt: skip
 Labels = tuple[tuple[str, str], ...]
 
 
-@dataclass
-class Env:
-    gateway: Gateway
-    client: anthropic.AsyncAnthropic
-    http: httpx2.AsyncClient
-    mock: httpx2.AsyncClient
-
-    async def scrape(self) -> dict[str, dict[Labels, float]]:
-        """Every sample of /metrics by name, then by its sorted label pairs."""
-        self.gateway.writer.flush()  # runs the metrics observer on every pending record
-        response = await self.http.get("http://gw/metrics")
-        assert response.status_code == 200
-        samples: dict[str, dict[Labels, float]] = {}
-        for family in text_string_to_metric_families(response.text):
-            for sample in family.samples:
-                labels = tuple(sorted(sample.labels.items()))
-                samples.setdefault(sample.name, {})[labels] = sample.value
-        return samples
-
-    def records(self) -> list[dict[str, object]]:
-        self.gateway.writer.flush()
-        conn = sqlite3.connect(self.gateway.store.path)
-        conn.row_factory = sqlite3.Row
-        rows = [dict(r) for r in conn.execute("SELECT * FROM requests ORDER BY rowid")]
-        conn.close()
-        return rows
+async def scrape(env: InProcess) -> dict[str, dict[Labels, float]]:
+    """Every sample of /metrics by name, then by its sorted label pairs."""
+    env.gateway.writer.flush()  # runs the metrics observer on every pending record
+    response = await env.http.get("/metrics")
+    assert response.status_code == 200
+    samples: dict[str, dict[Labels, float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            samples.setdefault(sample.name, {})[labels] = sample.value
+    return samples
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    async def no_sleep(seconds: float) -> None:
-        return None
-
-    mock_app = build_mock_app(MockSettings())
-    gateway = build_gateway(
-        parse_config(CONFIG % {"dir": tmp_path}, ENVIRON),
-        transport=ASGITransport(mock_app),
-        environ=ENVIRON,
-        clock=Clock(sleep=no_sleep, random=lambda: 0.5),
-    )
-    key_id, key = generate_key()
-    gateway.store.add_key(
-        KeyRow(key_id, hash_key(key, b"s"), "dev", "t@example.com", "", time.time())
-    )
-    await gateway.start()
-    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=GatewayApp(gateway)))
-    mock = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=mock_app))
-    client = anthropic.AsyncAnthropic(
-        base_url="http://gw", api_key=key, http_client=http, max_retries=0
-    )
-    yield Env(gateway, client, http, mock)
-    await client.close()
-    await mock.aclose()
-    await gateway.stop()
+async def env(tmp_path: Path) -> AsyncIterator[InProcess]:
+    clock = Clock(sleep=no_sleep, random=lambda: 0.5)
+    async with in_process(CONFIG % {"dir": tmp_path}, ENVIRON, clock=clock) as env:
+        yield env
 
 
-async def overload_next(env: Env) -> None:
+async def overload_next(env: InProcess) -> None:
     """The mock answers the next /v1/messages call with 529, then normally again."""
     response = await env.mock.post(
         "http://upstream/mock/scenario", json={"scenario": "overloaded", "count": 1}
@@ -117,7 +64,7 @@ async def overload_next(env: Env) -> None:
     assert response.status_code == 200
 
 
-async def send_the_mix(env: Env) -> None:
+async def send_the_mix(env: InProcess) -> None:
     create = env.client.messages.create
     await create(model=SONNET, max_tokens=50, messages=MESSAGES)  # JSON ok
     async with env.client.messages.stream(model=SONNET, max_tokens=50, messages=MESSAGES) as s:
@@ -159,9 +106,9 @@ def request(model: str, route: str, status: int) -> Labels:
     return labels(model=model, operation="chat", route=route, status=str(status))
 
 
-async def test_a_known_mix_gives_exact_counts_tokens_and_cost(env: Env) -> None:
+async def test_a_known_mix_gives_exact_counts_tokens_and_cost(env: InProcess) -> None:
     await send_the_mix(env)
-    m = await env.scrape()
+    m = await scrape(env)
 
     count = m["gen_ai_server_request_duration_seconds_count"]
     assert count == {
@@ -214,9 +161,9 @@ async def test_a_known_mix_gives_exact_counts_tokens_and_cost(env: Env) -> None:
         assert m["bastion_cost_micros_total"][series] == logged
 
 
-async def test_time_splits_into_upstream_backoff_and_overhead(env: Env) -> None:
+async def test_time_splits_into_upstream_backoff_and_overhead(env: InProcess) -> None:
     await send_the_mix(env)
-    m = await env.scrape()
+    m = await scrape(env)
     duration = m["gen_ai_server_request_duration_seconds_sum"]
     upstream = m["bastion_upstream_duration_seconds_sum"]
     overhead = m["bastion_gateway_overhead_seconds_sum"]
@@ -231,20 +178,20 @@ async def test_time_splits_into_upstream_backoff_and_overhead(env: Env) -> None:
             assert 0 <= total - upstream[series] - overhead[series] < 1e-3
 
 
-async def test_unknown_models_count_as_other(env: Env) -> None:
+async def test_unknown_models_count_as_other(env: InProcess) -> None:
     for name in ("no-such-model-1", "no-such-model-2"):  # the mock answers any model
         await env.client.messages.create(model=name, max_tokens=5, messages=MESSAGES)
-    m = await env.scrape()
+    m = await scrape(env)
     models = {dict(k)["model"] for k in m["gen_ai_server_request_duration_seconds_count"]}
     assert models == {"other"}
 
 
-async def test_a_breaker_transition_shows_in_the_gauge(env: Env) -> None:
+async def test_a_breaker_transition_shows_in_the_gauge(env: InProcess) -> None:
     breaker = env.gateway.breakers.get("dev", SONNET)
     for _ in range(30):
         admission = breaker.allow()
         breaker.record(False, admission)
-    m = await env.scrape()
+    m = await scrape(env)
     assert m["bastion_breaker_state"] == {labels(environment="dev", model=SONNET): 2}
     assert m["bastion_breaker_transitions_total"] == {
         labels(environment="dev", model=SONNET, to="open"): 1
@@ -256,7 +203,7 @@ async def test_a_breaker_transition_shows_in_the_gauge(env: Env) -> None:
     [("slow_first_byte", False), ("slow_first_byte", True), ("slow_stream", True)],
 )
 async def test_waiting_on_the_upstream_is_upstream_time_not_overhead(
-    env: Env, scenario: str, stream: bool
+    env: InProcess, scenario: str, stream: bool
 ) -> None:
     """0.05 s before the answer, or between each SSE event: all of it is upstream time."""
     headers = {"x-mock-scenario": scenario, "x-mock-delay": "0.05"}
@@ -266,7 +213,7 @@ async def test_waiting_on_the_upstream_is_upstream_time_not_overhead(
             await events.get_final_message()
     else:
         await env.client.messages.create(**kwargs)  # type: ignore[arg-type]
-    m = await env.scrape()
+    m = await scrape(env)
     series = request(SONNET, "default", 200)
     upstream = m["bastion_upstream_duration_seconds_sum"][series]
     overhead = m["bastion_gateway_overhead_seconds_sum"][series]

@@ -8,39 +8,27 @@ about 1.7 million runs.
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import random
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx2
 import orjson
 import pytest
 from click.testing import CliRunner
 
-from bastion.app import GatewayApp
-from bastion.asgi_transport import ASGITransport
 from bastion.cli.main import cli
 from bastion.clock import Clock
-from bastion.config import parse_config
-from bastion.gateway import Gateway, build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
-from bastion.policies.keys import generate_key, hash_key
-from bastion.stores.base import KeyRow
+from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process
 
-CONFIG = """
-store: {url: "sqlite:///%(dir)s/bastion.db"}
-keys: {hash_secret: "env:KEY_SECRET"}
-log: {flush_interval_s: 10, stdout: false}
-environments:
-  dev: {upstream: {base_url: "http://upstream", api_key: "env:UPSTREAM_KEY"}}
+CONFIG = BASE_CONFIG + """
 routes:
   default: {retries: {attempts: 1}}
   chat: {retries: {attempts: 1}}
@@ -49,60 +37,38 @@ breaker: {min_requests: 1000000}
 sampling:
   rate: %(rate)s
   redact: {patterns: ['ACME-\\d{6}']}
-"""
-ENVIRON = {"KEY_SECRET": "integration-secret", "UPSTREAM_KEY": "sk-ant-integration"}
+"""  # fmt: skip
 MODEL = "claude-opus-5-5"
 
 
 @dataclass
 class Sampled:
-    gateway: Gateway
-    client: anthropic.AsyncAnthropic
+    run: InProcess
     config_path: Path
 
     def rows(self, where: str = "1", *params: object) -> list[dict[str, Any]]:
-        self.gateway.writer.flush()
-        conn = sqlite3.connect(self.gateway.store.path)
-        conn.row_factory = sqlite3.Row
-        try:
-            query = f"SELECT * FROM samples WHERE {where} ORDER BY started_at"
-            return [dict(r) for r in conn.execute(query, params)]
-        finally:
-            conn.close()
+        query = f"SELECT * FROM samples WHERE {where} ORDER BY started_at"
+        return self.run.select(query, *params)
 
 
 @pytest.fixture
 async def sampled(tmp_path: Path) -> AsyncIterator[Callable[[float], Any]]:
     """Builds a gateway with sampling at a rate, draws from a seeded generator."""
-    built: list[Sampled] = []
+    async with AsyncExitStack() as stack:
 
-    async def build(rate: float) -> Sampled:
-        text = CONFIG % {"dir": tmp_path, "rate": rate}
-        config_path = tmp_path / "bastion.yaml"
-        config_path.write_text(text)
-        config = parse_config(text, ENVIRON)
-        mock = build_mock_app(MockSettings(rng=random.Random(1)))
-        gateway = build_gateway(
-            config, transport=ASGITransport(mock), environ=ENVIRON, log_stream=io.BytesIO(),
-            clock=Clock(random=random.Random(20261126).random),
-        )  # fmt: skip
-        key_id, key = generate_key()
-        secret = ENVIRON["KEY_SECRET"].encode()
-        gateway.store.add_key(
-            KeyRow(key_id, hash_key(key, secret), "dev", "t@example.com", "", time.time())
-        )
-        await gateway.start()
-        http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=GatewayApp(gateway)))
-        client = anthropic.AsyncAnthropic(
-            base_url="http://gateway", api_key=key, http_client=http, max_retries=0
-        )
-        built.append(Sampled(gateway, client, config_path))
-        return built[-1]
+        async def build(rate: float) -> Sampled:
+            text = CONFIG % {"dir": tmp_path, "rate": rate}
+            config_path = tmp_path / "bastion.yaml"
+            config_path.write_text(text)
+            run = await stack.enter_async_context(
+                in_process(
+                    text, ENVIRON, clock=Clock(random=random.Random(20261126).random),
+                    upstream=build_mock_app(MockSettings(rng=random.Random(1))),
+                )
+            )  # fmt: skip
+            return Sampled(run, config_path)
 
-    yield build
-    for s in built:
-        await s.client.close()
-        await s.gateway.stop()
+        yield build
 
 
 def ask(text: str) -> list[Any]:
@@ -123,14 +89,14 @@ async def one(s: Sampled, index: int) -> str | None:
     if index % 97 == 0:
         scenario = list(FAILURES)[index // 97 % 3]
         with pytest.raises(FAILURES[scenario]):
-            await s.client.messages.create(
+            await s.run.client.messages.create(
                 model=MODEL, max_tokens=16, messages=messages,
                 extra_headers={"x-mock-scenario": scenario, "x-request-id": f"fail-{index}"},
             )  # fmt: skip
         return scenario
     if index % 89 == 0:
         with pytest.raises(anthropic.APIStatusError):
-            async with s.client.messages.stream(
+            async with s.run.client.messages.stream(
                 model=MODEL, max_tokens=16, messages=messages,
                 extra_headers={"x-mock-scenario": "error_event_mid_stream",
                                "x-request-id": f"fail-{index}"},
@@ -139,12 +105,12 @@ async def one(s: Sampled, index: int) -> str | None:
         return "error_event_mid_stream"
     if index % 83 == 0:
         with pytest.raises(anthropic.BadRequestError):
-            await s.client.messages.create(
+            await s.run.client.messages.create(
                 model=MODEL, max_tokens=16, messages=messages,
                 extra_headers={"x-bastion-route": "nope", "x-request-id": f"fail-{index}"},
             )  # fmt: skip
         return "unknown_route"
-    reply = await s.client.messages.create(model=MODEL, max_tokens=16, messages=messages)
+    reply = await s.run.client.messages.create(model=MODEL, max_tokens=16, messages=messages)
     assert reply.content[0].type == "text"
     return None
 
@@ -191,10 +157,10 @@ async def test_a_sampled_stream_is_stored_as_the_whole_message(
 ) -> None:
     s: Sampled = await sampled(1.0)
     prompt = ask("Describe the printing press of Gutenberg in a few short words please")
-    whole = await s.client.messages.create(
+    whole = await s.run.client.messages.create(
         model=MODEL, max_tokens=300, messages=prompt, extra_headers={"x-request-id": "whole"}
     )
-    async with s.client.messages.stream(
+    async with s.run.client.messages.stream(
         model=MODEL, max_tokens=300, messages=prompt, extra_headers={"x-request-id": "streamed"}
     ) as stream:
         final = await stream.get_final_message()
@@ -215,7 +181,7 @@ async def test_secrets_in_the_prompt_are_redacted_in_the_stored_row(
     s: Sampled = await sampled(1.0)
     key = "sk-ant-api03-" + "k" * 40
     prompt = f"mail ana@example.com call +44 20 7946 0958 key {key} ACME-123456"
-    await s.client.messages.create(
+    await s.run.client.messages.create(
         model=MODEL, max_tokens=100, messages=ask(prompt), metadata={"user_id": "bob@example.org"},
         extra_headers={"x-request-id": "secret"},
     )  # fmt: skip
@@ -237,16 +203,18 @@ async def test_rate_zero_keeps_only_failures_the_static_answer_included(
 ) -> None:
     s: Sampled = await sampled(0.0)
     for index in range(20):
-        await s.client.messages.create(model=MODEL, max_tokens=16, messages=ask(f"fine {index}"))
+        await s.run.client.messages.create(
+            model=MODEL, max_tokens=16, messages=ask(f"fine {index}")
+        )
     headers = {"x-bastion-route": "canned", "x-mock-scenario": "server_error",
                "x-request-id": "canned"}  # fmt: skip
     if stream:
-        async with s.client.messages.stream(
+        async with s.run.client.messages.stream(
             model=MODEL, max_tokens=16, messages=ask("hello"), extra_headers=headers
         ) as answer:
             text = (await answer.get_final_message()).content[0].text  # type: ignore[union-attr]
     else:
-        reply = await s.client.messages.create(
+        reply = await s.run.client.messages.create(
             model=MODEL, max_tokens=16, messages=ask("hello"), extra_headers=headers
         )
         text = reply.content[0].text  # type: ignore[union-attr]
@@ -267,17 +235,17 @@ async def test_cli_lists_filters_shows_exports_and_prunes(
 ) -> None:
     s: Sampled = await sampled(1.0)
     for index, (route, user) in enumerate([("chat", "ana"), ("default", "bob"), ("chat", "bob")]):
-        await s.client.messages.create(
+        await s.run.client.messages.create(
             model=MODEL, max_tokens=16, messages=ask(f"hello {index}"),
             extra_headers={"x-bastion-route": route, "x-bastion-user": user,
                            "x-request-id": f"cli-{index}"},
         )  # fmt: skip
     with pytest.raises(anthropic.InternalServerError):
-        await s.client.messages.create(
+        await s.run.client.messages.create(
             model=MODEL, max_tokens=16, messages=ask("boom"),
             extra_headers={"x-mock-scenario": "server_error", "x-request-id": "cli-fail"},
         )  # fmt: skip
-    s.gateway.writer.flush()
+    s.run.gateway.writer.flush()
     config = str(s.config_path)
 
     def listed(*filters: str) -> list[str]:
@@ -322,10 +290,10 @@ async def test_cli_lists_filters_shows_exports_and_prunes(
         assert line["request"]["model"] == MODEL and line["response"]["role"] == "assistant"
     assert lines[0]["request"]["messages"] == ask("hello 2")
 
-    assert_documented_queries_run(s.gateway.store.path)
+    assert_documented_queries_run(s.run.gateway.store.path)
     code, out = cli_run("samples", "prune", "--config", config)
     assert code == 0 and "pruned 0 samples" in out  # all are younger than 30 days
-    conn = sqlite3.connect(s.gateway.store.path)
+    conn = sqlite3.connect(s.run.gateway.store.path)
     with conn:
         conn.execute("UPDATE samples SET started_at = started_at - 3 * 86400 "
                      "WHERE request_id IN ('cli-0', 'cli-1')")  # fmt: skip

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx2
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -28,32 +27,22 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from bastion.app import GatewayApp
-from bastion.asgi_transport import ASGITransport
 from bastion.clock import Clock
 from bastion.config import TracingConfig, parse_config
-from bastion.gateway import Gateway, build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
-from bastion.policies.keys import generate_key, hash_key
-from bastion.stores.base import KeyRow
 from bastion.tracing import build_tracer
 from bastion.tracing.otel import OtelTracer
+from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process, no_sleep
 
 MODEL = "claude-sonnet-5-5"
 MESSAGES = [{"role": "user", "content": "hello there"}]  # 3 input tokens; the reply has 9
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
-CONFIG = """
-store: {url: "sqlite:///%(dir)s/bastion.db"}
-keys: {hash_secret: "env:KEY_SECRET"}
-log: {flush_interval_s: 10, stdout: false}
-environments:
-  dev: {upstream: {base_url: "http://upstream", api_key: "env:UPSTREAM_KEY"}}
+CONFIG = BASE_CONFIG + """
 routes:
   default: {retries: {attempts: 3, base_s: 0.5, cap_s: 2}}
-"""
-ENVIRON = {"KEY_SECRET": "s", "UPSTREAM_KEY": "sk-ant-x"}
+"""  # fmt: skip
 
 
 class HeaderRecorder:
@@ -71,60 +60,37 @@ class HeaderRecorder:
 
 @dataclass
 class Env:
-    gateway: Gateway
-    client: anthropic.AsyncAnthropic
-    mock: httpx2.AsyncClient
+    run: InProcess
     upstream: HeaderRecorder
-    exporter: InMemorySpanExporter
+    exporter: InMemorySpanExporter | None
 
     async def spans(self) -> list[ReadableSpan]:
-        assert self.gateway.tracer is not None
-        assert await asyncio.to_thread(self.gateway.tracer.flush)
+        assert self.run.gateway.tracer is not None and self.exporter is not None
+        assert await asyncio.to_thread(self.run.gateway.tracer.flush)
         return list(self.exporter.get_finished_spans())
 
 
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
-async def start(
+@asynccontextmanager
+async def traced(
     tmp_path: Path, tracing: TracingConfig, exporter: InMemorySpanExporter | None
-) -> tuple[Gateway, anthropic.AsyncAnthropic, httpx2.AsyncClient, HeaderRecorder]:
-    mock_app = build_mock_app(MockSettings())
-    upstream = HeaderRecorder(mock_app)
+) -> AsyncIterator[Env]:
+    """A gateway with `tracing` over a header-recording mock; spans to `exporter` if given."""
+    upstream = HeaderRecorder(build_mock_app(MockSettings()))
     config = parse_config(CONFIG % {"dir": tmp_path}, ENVIRON).model_copy(
         update={"tracing": tracing}
     )
-    gateway = build_gateway(
-        config,
-        transport=ASGITransport(upstream),
-        environ=ENVIRON,
-        clock=Clock(sleep=no_sleep, random=lambda: 0.5),
-        tracer=None if exporter is None else OtelTracer.build(tracing, exporter),
-    )
-    key_id, key = generate_key()
-    gateway.store.add_key(
-        KeyRow(key_id, hash_key(key, b"s"), "dev", "t@example.com", "", time.time())
-    )
-    await gateway.start()
-    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=GatewayApp(gateway)))
-    client = anthropic.AsyncAnthropic(
-        base_url="http://gw", api_key=key, http_client=http, max_retries=0
-    )
-    mock = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=mock_app))
-    return gateway, client, mock, upstream
+    tracer = None if exporter is None else OtelTracer.build(tracing, exporter)
+    clock = Clock(sleep=no_sleep, random=lambda: 0.5)
+    async with in_process(config, ENVIRON, clock=clock, upstream=upstream, tracer=tracer) as run:
+        yield Env(run, upstream, exporter)
 
 
 @pytest.fixture
 async def env(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     ratio = getattr(request, "param", 1.0)
     tracing = TracingConfig(enabled=True, service_name="bastion-test", sample_ratio=ratio)
-    exporter = InMemorySpanExporter()
-    gateway, client, mock, upstream = await start(tmp_path, tracing, exporter)
-    yield Env(gateway, client, mock, upstream, exporter)
-    await client.close()
-    await mock.aclose()
-    await gateway.stop()
+    async with traced(tmp_path, tracing, InMemorySpanExporter()) as env:
+        yield env
 
 
 def by_kind(spans: list[ReadableSpan], kind: SpanKind) -> list[ReadableSpan]:
@@ -139,10 +105,10 @@ def traceparent(span: ReadableSpan) -> bytes:
 async def test_a_retried_request_is_one_server_span_with_a_client_span_per_attempt(
     env: Env,
 ) -> None:
-    await env.mock.post(
+    await env.run.mock.post(
         "http://upstream/mock/scenario", json={"scenario": "overloaded", "count": 1}
     )
-    message = await env.client.messages.create(
+    message = await env.run.client.messages.create(
         model=MODEL, max_tokens=50, messages=MESSAGES,
         extra_headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"},
     )  # fmt: skip
@@ -203,10 +169,10 @@ async def test_input_tokens_follow_the_anthropic_rule(env: Env, stream: bool) ->
     }  # fmt: skip
     for _ in range(2):  # the first call writes the 1000-token prefix, the second reads it
         if stream:
-            async with env.client.messages.stream(**kwargs) as events:
+            async with env.run.client.messages.stream(**kwargs) as events:
                 await events.get_final_message()
         else:
-            await env.client.messages.create(**kwargs)
+            await env.run.client.messages.create(**kwargs)
     write, read = [s.attributes for s in by_kind(await env.spans(), SpanKind.CLIENT)]
     assert write is not None and read is not None
     assert write["gen_ai.usage.input_tokens"] == read["gen_ai.usage.input_tokens"] == 1003
@@ -218,7 +184,7 @@ async def test_input_tokens_follow_the_anthropic_rule(env: Env, stream: bool) ->
 
 
 async def test_without_a_traceparent_the_request_starts_a_trace(env: Env) -> None:
-    await env.client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
+    await env.run.client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
     spans = await env.spans()
     (server,) = by_kind(spans, SpanKind.SERVER)
     (attempt,) = by_kind(spans, SpanKind.CLIENT)
@@ -229,7 +195,7 @@ async def test_without_a_traceparent_the_request_starts_a_trace(env: Env) -> Non
 
 async def test_a_refusal_is_a_server_span_without_attempts(env: Env) -> None:
     bad = anthropic.AsyncAnthropic(
-        base_url="http://gw", api_key="bst_nope_nope", http_client=env.client._client,
+        base_url="http://gateway", api_key="bst_nope_nope", http_client=env.run.http,
         max_retries=0,
     )  # fmt: skip
     with pytest.raises(anthropic.AuthenticationError):
@@ -244,11 +210,11 @@ async def test_a_refusal_is_a_server_span_without_attempts(env: Env) -> None:
 
 @pytest.mark.parametrize("env", [0.0], indirect=True)
 async def test_sample_ratio_zero_keeps_only_traces_the_client_sampled(env: Env) -> None:
-    await env.client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
+    await env.run.client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
     assert await env.spans() == []
     flags = int(env.upstream.seen[0][b"traceparent"].rsplit(b"-", 1)[1], 16)
     assert flags & 1 == 0  # propagated, marked not sampled
-    await env.client.messages.create(
+    await env.run.client.messages.create(
         model=MODEL, max_tokens=20, messages=MESSAGES,
         extra_headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"},
     )  # fmt: skip
@@ -257,23 +223,16 @@ async def test_sample_ratio_zero_keeps_only_traces_the_client_sampled(env: Env) 
 
 async def test_content_is_captured_only_when_configured(tmp_path: Path) -> None:
     tracing = TracingConfig(enabled=True, capture_content=True)
-    exporter = InMemorySpanExporter()
-    gateway, client, mock, _ = await start(tmp_path, tracing, exporter)
-    try:
-        await client.messages.create(
+    async with traced(tmp_path, tracing, InMemorySpanExporter()) as env:
+        await env.run.client.messages.create(
             model=MODEL, max_tokens=20, messages=MESSAGES, system="Be brief."
         )
-        assert gateway.tracer is not None and gateway.tracer.flush()
-        (attempt,) = by_kind(list(exporter.get_finished_spans()), SpanKind.CLIENT)
-        assert attempt.attributes is not None
-        assert attempt.attributes["gen_ai.input.messages"] == (
-            '[{"role":"user","content":"hello there"}]'
-        )
-        assert attempt.attributes["gen_ai.system_instructions"] == '"Be brief."'
-    finally:
-        await client.close()
-        await mock.aclose()
-        await gateway.stop()
+        (attempt,) = by_kind(await env.spans(), SpanKind.CLIENT)
+    assert attempt.attributes is not None
+    assert attempt.attributes["gen_ai.input.messages"] == (
+        '[{"role":"user","content":"hello there"}]'
+    )
+    assert attempt.attributes["gen_ai.system_instructions"] == '"Be brief."'
 
 
 def test_tracing_off_or_without_the_extra_builds_no_tracer(
@@ -325,13 +284,9 @@ def collector() -> Iterator[Collector]:
 
 async def test_spans_are_exported_over_otlp_http(tmp_path: Path, collector: Collector) -> None:
     tracing = TracingConfig(enabled=True, endpoint=collector.url, service_name="bastion-otlp")
-    gateway, client, mock, _ = await start(tmp_path, tracing, exporter=None)
-    try:
-        await client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
-    finally:
-        await client.close()
-        await mock.aclose()
-        await gateway.stop()  # shuts the tracer down: the batch is exported now
+    async with traced(tmp_path, tracing, exporter=None) as env:
+        await env.run.client.messages.create(model=MODEL, max_tokens=20, messages=MESSAGES)
+    # Stopping the gateway shut the tracer down: the batch is exported now.
     spans = []
     for export in collector.requests:
         for resource_spans in export.resource_spans:

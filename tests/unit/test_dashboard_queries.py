@@ -15,6 +15,7 @@ from bastion.pricing.catalog import load_catalog
 from bastion.stores.base import KeyRow
 from bastion.stores.rollups import open_rollups, roll_forward
 from bastion.stores.sqlite import SQLiteStore
+from bastion.types import RequestRecord
 from tests.dashboard_seed import (
     BUDGETS_YAML,
     CACHE_SAVINGS,
@@ -80,6 +81,25 @@ def test_spend_per_day_and_environment_with_budget_caps(conn: sqlite3.Connection
     assert prod["days"][-4]["cost_micros"] == PROD_NOV_23
     assert prod["month_to_date_micros"] == PROD_NOV_23
     assert all(d["cost_micros"] == 0 for d in by_env["staging"]["days"])
+
+
+def test_month_to_date_names_the_requests_of_unknown_cost(tmp_path: Path) -> None:
+    path = str(tmp_path / "bastion.db")
+    store = SQLiteStore(path)
+    unpriced = RequestRecord(
+        "bst-u1", NOW - 3600, "POST", "/v1/messages", status=200, attempts=1,
+        environment="prod", route="default", model_served="claude-unpriced", cost_micros=None,
+    )  # fmt: skip
+    store.insert_records([*seeded_records(), unpriced])
+    store.close()
+    conn = open_rollups(path)
+    roll_forward(conn, load_catalog().get, 1000)
+    found = queries.spend(conn, NOW, CONFIG.environments, CONFIG.budgets)
+    conn.close()
+    prod = {env["name"]: env for env in found["environments"]}["prod"]
+    assert prod["month_to_date_micros"] == PROD_NOV_23  # known costs only, never a guess
+    assert prod["month_to_date_unknown_cost"] == 1
+    assert prod["days"][-1]["unknown_cost"] == 1
 
 
 def test_top_keys_and_users(conn: sqlite3.Connection) -> None:

@@ -4,8 +4,9 @@ from types import MappingProxyType
 
 import pytest
 
+from bastion.attempt_failure import is_upstream_failure
 from bastion.config import FallbackStep, RouteConfig, StaticResponse
-from bastion.dispatch import STATIC, Target, is_upstream_failure, plan_targets
+from bastion.dispatch import STATIC, Target, plan_targets
 from bastion.policies.control import ControlState
 
 CHAIN = RouteConfig(

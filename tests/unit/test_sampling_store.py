@@ -78,6 +78,25 @@ def test_bodies_past_max_bytes_are_cut_and_marked() -> None:
     assert orjson.loads(row.response or "null") == row_text(r.sample.body, 40)
 
 
+@pytest.mark.parametrize(
+    ("secret", "kept"),
+    [
+        (b"Bearer abcdefghijklmnopqrstuvwxyz0123", b"abcdefghijklmno"),
+        (b"write to ana.lopez@example.com", b"ana.lopez@exa"),
+    ],
+)
+def test_a_cut_never_keeps_the_start_of_a_secret(secret: bytes, kept: bytes) -> None:
+    body = b'{"messages":[{"role":"user","content":"' + secret + b'"}]}'
+    cut = body.index(kept) + len(kept)  # max_bytes ends inside the secret
+    r = record()
+    assert r.sample is not None
+    r.sample.request = body
+    row = sample_row(r, REDACTOR, cut)
+    assert row is not None and row.truncated
+    assert kept.decode() not in row.request
+    assert "[REDACTED:" in orjson.loads(row.request)
+
+
 def row_text(body: bytes | None, size: int) -> str:
     assert body is not None
     return body[:size].decode()

@@ -131,4 +131,5 @@ def test_config_refuses_with_the_field_named(environments: str, field: str) -> N
     ],
 )
 def test_config_accepts(environments: str) -> None:
-    parse_config(BASE + environments, {})
+    names = {line.split(":")[0].strip() for line in environments.splitlines()}
+    assert set(parse_config(BASE + environments, {}).environments) == names

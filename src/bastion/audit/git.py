@@ -1,8 +1,9 @@
 """The git commands the audit runs, through subprocess; nothing here decides what a finding is.
 
-Every command runs with `git -C ROOT`, no pager, no colour, no external diff, and the user's and
-system's git config ignored, so the output is the same on every machine. When git is missing or
-ROOT is not inside a work tree, `GitRepo.open` returns None and the audit scans files only.
+Every command runs with `git -C ROOT`, no pager, no colour, no external diff or textconv, no
+fsmonitor, and the user's and system's git config ignored, so the output is the same on every
+machine. When git is missing or ROOT is not inside a work tree, `GitRepo.open` returns None and
+the audit scans files only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ _ENV = {
     "GIT_PAGER": "cat",
     "LC_ALL": "C",
 }
-_FLAGS = ("-c", "core.quotePath=false", "-c", "safe.directory=*")
+_FLAGS = ("-c", "core.quotePath=false", "-c", "safe.directory=*", "-c", "core.fsmonitor=false")
+"""safe.directory=* reads a tree owned by anyone, so nothing in its .git/config may run a command:
+no fsmonitor hook here, no textconv or external diff in `history_patch`."""
 
 
 class GitRepo:
@@ -83,6 +86,7 @@ class GitRepo:
                 "-U0",
                 "--no-color",
                 "--no-ext-diff",
+                "--no-textconv",
                 "--no-renames",
                 "--format=%x1ecommit %H %aI",
                 "--",

@@ -97,7 +97,10 @@ def spend(
     conn: sqlite3.Connection, now: float, environments: Iterable[str],
     budgets: Sequence[BudgetConfig],
 ) -> dict[str, Any]:  # fmt: skip
-    """Spend per UTC day and environment over 30 days, beside the environment's budget caps."""
+    """Spend per UTC day and environment over 30 days, beside the environment's budget caps.
+
+    Known costs only: `unknown_cost` counts the requests whose cost could not be computed.
+    """
     today = floor_to(now, DAY)
     start = today - 29 * DAY
     month = datetime.fromtimestamp(today, UTC).replace(day=1).timestamp()
@@ -117,6 +120,9 @@ def spend(
                 "name": env,
                 **budget_caps(budgets, env),
                 "month_to_date_micros": sum(c for d, (c, _, _) in by_day.items() if d >= month),
+                "month_to_date_unknown_cost": sum(
+                    u for d, (_, u, _) in by_day.items() if d >= month
+                ),
                 "days": [_spend_point(d, *by_day.get(d, (0, 0, 0))) for d in days],
             }
         )

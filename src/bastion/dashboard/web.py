@@ -134,18 +134,21 @@ class Dashboard:
         return ex.scheme == "https"
 
     async def login(self, ex: Exchange) -> None:
+        form = parse_qs((await ex.read_body(MAX_LOGIN_BODY)).decode("utf-8", "replace"))
+        presented = (form.get("admin_key") or [""])[0].strip()
         if self._throttle.locked(ex.client):
             await self.login_form(ex, 429, "Too many failed logins. Try again in a few minutes.")
             return
-        form = parse_qs((await ex.read_body(MAX_LOGIN_BODY)).decode("utf-8", "replace"))
-        presented = (form.get("admin_key") or [""])[0].strip()
-        try:
-            role = admin_role(self.gw.config.admin, self.gw.environ, presented)
-        except AdminKeyUnavailable as exc:
-            await self.login_form(ex, 503, f"The admin key is unavailable: {exc}")
+        self._throttle.failed(ex.client)  # counted before the check: tries in parallel count too
+        try:  # a secret manager's fetch blocks: never on the event loop
+            role = await asyncio.to_thread(
+                admin_role, self.gw.config.admin, self.gw.environ, presented
+            )
+        except AdminKeyUnavailable as exc:  # names and references stay in the log, not the page
+            emit("dashboard_login_unavailable", client=ex.client, error=str(exc))
+            await self.login_form(ex, 503, "The admin key cannot be checked now: see the log.")
             return
         if role is None:
-            self._throttle.failed(ex.client)
             emit("dashboard_login_failed", client=ex.client)
             await asyncio.sleep(self._failure_delay_s)
             await self.login_form(ex, 401, "That is not an admin key.")

@@ -56,6 +56,9 @@ class LeanReply:
         except (ConnectionBroken, ProtocolError) as exc:
             self.close()
             raise UpstreamStreamError(str(exc)) from exc
+        except BaseException:  # abandoned mid-body (closed, cancelled): free the pool's slot
+            self.close()
+            raise
         self._done()
 
     async def read(self) -> bytes:

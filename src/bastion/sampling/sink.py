@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import orjson
+
 from bastion.config import SamplingConfig
 from bastion.sampling.reassemble import reassemble
 from bastion.sampling.redact import Redactor
@@ -24,7 +26,7 @@ def sample_row(record: RequestRecord, redactor: Redactor, max_bytes: int) -> Sam
     if capture is None or capture.reason is None:
         return None
     truncated = capture.truncated or len(capture.request) > max_bytes
-    request = redactor.body(capture.request[:max_bytes])
+    request = redacted_body(redactor, capture.request, max_bytes)
     response: str | None = None
     if capture.chunks:
         message = reassemble(capture.chunks)
@@ -34,7 +36,7 @@ def sample_row(record: RequestRecord, redactor: Redactor, max_bytes: int) -> Sam
             response = redactor.dumps(message)
     elif capture.body is not None:
         truncated = truncated or len(capture.body) > max_bytes
-        response = redactor.body(capture.body[:max_bytes])
+        response = redacted_body(redactor, capture.body, max_bytes)
     return SampleRow(
         request_id=record.request_id,
         started_at=record.started_at,
@@ -51,6 +53,15 @@ def sample_row(record: RequestRecord, redactor: Redactor, max_bytes: int) -> Sam
         response=response,
         truncated=truncated,
     )
+
+
+def redacted_body(redactor: Redactor, raw: bytes, max_bytes: int) -> str:
+    """`raw` redacted, as JSON text; past `max_bytes`, its redacted text cut there as one JSON
+    string. Redacted before the cut, so a cut never leaves the start of a secret unmatched."""
+    if len(raw) <= max_bytes:
+        return redactor.body(raw)
+    text = redactor.text(raw.decode("utf-8", "replace"))
+    return orjson.dumps(text.encode()[:max_bytes].decode("utf-8", "ignore")).decode()
 
 
 class SampleSink:

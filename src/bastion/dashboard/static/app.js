@@ -5,7 +5,7 @@
 const QUANTS = [["p50", "var(--p50)"], ["p95", "var(--p95)"], ["p99", "var(--p99)"]];
 
 const usd = (micros) => "$" + (micros / 1e6).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 });
-const trim = (text) => text.replace(/\.?0+$/, "");
+const trim = (text) => (text.includes(".") ? text.replace(/\.?0+$/, "") : text); // 100 stays 100
 const ms = (v) => (v >= 1000 ? trim((v / 1000).toFixed(2)) + " s" : trim(v.toFixed(v >= 100 ? 0 : 1)) + " ms");
 const pct = (v) => (v * 100).toFixed(v < 0.1 ? 1 : 0) + "%";
 const hourLabel = (iso) => iso.slice(11, 16);
@@ -84,9 +84,10 @@ function drawSpend(data) {
       data: { env: env.name, day: d.day, value: d.cost_micros },
     }));
     const capLine = cap === null ? null : { value: cap, label: `daily budget ${usd(cap)}`, data: { env: env.name, cap } };
+    const unknown = env.month_to_date_unknown_cost ? ` + ${env.month_to_date_unknown_cost} requests of unknown cost` : "";
     const month = env.monthly_cap_micros === null
-      ? `month to date ${usd(env.month_to_date_micros)}`
-      : `month to date ${usd(env.month_to_date_micros)} of ${usd(env.monthly_cap_micros)}`;
+      ? `month to date ${usd(env.month_to_date_micros)}${unknown}`
+      : `month to date ${usd(env.month_to_date_micros)}${unknown} of ${usd(env.monthly_cap_micros)}`;
     const fig = figure(`${env.name}: ${month}`, barChart(items, { format: usd, cap: capLine }));
     fig.dataset.env = env.name;
     fig.dataset.monthToDate = env.month_to_date_micros;
@@ -101,7 +102,7 @@ function drawTop(data) {
     for (const [group, noun] of [["keys", "keys"], ["users", "end users"]]) {
       const items = data[window][group].map((row) => ({
         label: row.name, value: row.cost_micros,
-        title: `${row.name}${row.owner ? " (" + row.owner + ")" : ""}: ${usd(row.cost_micros)}, ${row.requests} requests`,
+        title: `${row.name}${row.owner ? " (" + row.owner + ")" : ""}: ${usd(row.cost_micros)}, ${row.requests} requests` + (row.unknown_cost ? `, ${row.unknown_cost} of unknown cost` : ""),
         data: { window, group, name: row.name, value: row.cost_micros },
       }));
       box.appendChild(figure(`top ${noun}, ${caption}`, hbarChart(items, { format: usd })));

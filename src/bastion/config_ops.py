@@ -1,0 +1,112 @@
+"""The config of sampling, admin credentials and tracing: sections of the one config model.
+
+`bastion.config` re-exports every class here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bastion.config_base import NAME, Section
+from bastion.secrets.references import check_secret_reference
+
+
+class RedactConfig(Section):
+    """What sampled prompts and responses lose before they are stored (keys always)."""
+
+    emails: bool = True
+    phones: bool = True
+    patterns: list[str] = Field(default_factory=list)
+    """Extra regular expressions (Python syntax); every match is replaced by [REDACTED]."""
+
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for index, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns.{index}: {pattern!r} is not a regex: {exc}") from None
+        return patterns
+
+
+class SamplingConfig(Section):
+    """Full request/response pairs kept for debugging and eval datasets (docs/sampling.md)."""
+
+    rate: float = Field(default=0.01, ge=0, le=1)
+    """Share of Messages requests stored whatever their outcome."""
+    failures: bool = True
+    """Also store every failed request (non-2xx, error outcome, static fallback)."""
+    max_bytes: int = Field(default=1024 * 1024, gt=0)
+    """The most of a request or a response one sample keeps; past it the sample is truncated."""
+    retention_days: float = Field(default=30, gt=0)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
+
+
+class AdminKeyConfig(Section):
+    """One named admin credential: its name is the actor in the audit log."""
+
+    name: str
+    role: Literal["admin", "viewer"]
+    key: str
+    """Secret reference for the credential, never the credential itself."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not NAME.fullmatch(name):
+            raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
+        return name
+
+    @field_validator("key")
+    @classmethod
+    def _is_reference(cls, ref: str) -> str:
+        return check_secret_reference(ref)
+
+
+class AdminConfig(Section):
+    key: str | None = None
+    """Secret reference for the admin key of /admin (role admin, named `admin`)."""
+    keys: list[AdminKeyConfig] = Field(default_factory=list)
+    """Named admin credentials with a role; the admin API is off with neither these nor key."""
+
+    @field_validator("key")
+    @classmethod
+    def _is_reference(cls, ref: str | None) -> str | None:
+        return None if ref is None else check_secret_reference(ref)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AdminConfig:
+        names = [k.name for k in self.keys] + (["admin"] if self.key is not None else [])
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"keys: the name {name!r} is used twice (admin.key is 'admin')")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.key is not None or bool(self.keys)
+
+
+class TracingConfig(Section):
+    """OpenTelemetry traces (needs the `bastion[otel]` extra): a span per API request, a child
+    per upstream attempt, exported by OTLP over HTTP."""
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    """The collector's OTLP/HTTP traces URL."""
+    service_name: str = "bastion"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Share of new traces kept; a request with a sampled traceparent is always kept."""
+    capture_content: bool = False
+    """Put prompts (system and messages) on attempt spans: they may hold personal data."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return url

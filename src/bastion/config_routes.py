@@ -1,0 +1,171 @@
+"""The config of a route (call type) and of rate limits: sections of the one config model.
+
+A route holds the per-request policy: max_tokens, prompt caching, the agent-run guard, retries,
+timeouts, the fallback chain and idempotency. `bastion.config` re-exports every class here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bastion.config_base import Section
+from bastion.policies.ratelimit import RateLimits
+
+
+class RetryConfig(Section):
+    """Retries on 429, 529, 500/502/503/504 and connection errors, never on other 4xx."""
+
+    attempts: int = Field(default=4, ge=1, le=6)
+    """Every upstream call counts, the first included; up to 6 on latency-tolerant routes."""
+    base_s: float = Field(default=0.5, gt=0)
+    cap_s: float = Field(default=8.0, gt=0)
+    retry_after_cap_s: float = Field(default=30.0, ge=0)
+    """An upstream retry-after longer than this is not waited for: Bastion gives up at once."""
+
+    @model_validator(mode="after")
+    def _base_within_cap(self) -> RetryConfig:
+        if self.base_s > self.cap_s:
+            raise ValueError(f"base_s {self.base_s} is above cap_s {self.cap_s}")
+        return self
+
+
+class TimeoutConfig(Section):
+    connect_s: float = Field(default=10.0, gt=0)
+    first_byte_s: float = Field(default=60.0, gt=0)
+    """From the request sent to the response headers."""
+    idle_s: float = Field(default=60.0, gt=0)
+    """Longest gap between two chunks of a response body or stream."""
+    total_s: float = Field(default=120.0, gt=0)
+    """The whole exchange of a non-streaming request: attempts, waits and fallbacks together."""
+    stream_total_s: float = Field(default=600.0, gt=0)
+    """The same for a streaming request (long generations stream; idle_s still catches hangs)."""
+
+
+class StaticResponse(Section):
+    text: str = "The assistant is unavailable right now. Please try again in a few minutes."
+
+
+class FallbackStep(Section):
+    """One step of a route's fallback chain: exactly one of model, environment or static."""
+
+    model: str | None = None
+    """Call this model instead (same environment)."""
+    environment: str | None = None
+    """Call the same model through another environment's upstream."""
+    static: StaticResponse | None = None
+    """Answer with this canned Messages response (zero usage, zero cost): always last."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FallbackStep:
+        given = [n for n in ("model", "environment", "static") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of model, environment or static")
+        return self
+
+
+class IdempotencyConfig(Section):
+    retention_s: float = Field(default=86_400.0, gt=0)
+    on_duplicate: Literal["reject", "wait"] = "reject"
+    """A duplicate that arrives while the first is in flight: 409 at once, or wait for it."""
+    wait_s: float = Field(default=30.0, gt=0)
+
+
+class MaxTokensConfig(Section):
+    """max_tokens per call type: never the model's ceiling unless the config says so."""
+
+    default: int = Field(default=1024, ge=1)
+    """Sent when the request has none."""
+    cap: int | Literal["model_max"] = 4096
+    """The most a request may ask for; `model_max` opts in to the model's own ceiling."""
+    over_cap: Literal["clamp", "refuse"] = "clamp"
+
+    @model_validator(mode="after")
+    def _default_within_cap(self) -> MaxTokensConfig:
+        if isinstance(self.cap, int) and self.default > self.cap:
+            raise ValueError(f"default {self.default} is above cap {self.cap}")
+        if isinstance(self.cap, int) and self.cap < 1:
+            raise ValueError("cap must be at least 1")
+        return self
+
+
+class CachingConfig(Section):
+    """Automatic prompt caching of long system prompts and tool definitions."""
+
+    enabled: bool = True
+    ttl: Literal["5m", "1h"] = "5m"
+
+
+class AgentRunConfig(Section):
+    """Limits per agent run (requests carrying x-bastion-run): the runaway-agent guard."""
+
+    max_requests: int | None = Field(default=100, ge=1)
+    max_spend_usd: Decimal | None = Field(default=Decimal(20), gt=0)
+    max_duration_s: float | None = Field(default=3600.0, gt=0)
+
+
+class RouteConfig(Section):
+    """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
+
+    max_tokens: MaxTokensConfig = Field(default_factory=MaxTokensConfig)
+    caching: CachingConfig = Field(default_factory=CachingConfig)
+    agent_run: AgentRunConfig = Field(default_factory=AgentRunConfig)
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    fallbacks: list[FallbackStep] = Field(default_factory=list)
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _static_last(cls, steps: list[FallbackStep]) -> list[FallbackStep]:
+        for step in steps[:-1]:
+            if step.static is not None:
+                raise ValueError("a static response ends the chain: it must be the last step")
+        return steps
+
+    @property
+    def static(self) -> StaticResponse | None:
+        return self.fallbacks[-1].static if self.fallbacks else None
+
+
+class RateLimitConfig(Section):
+    """Per-minute allowances (GCRA); None is unlimited."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    input_tokens_per_minute: int | None = Field(default=None, ge=1)
+    output_tokens_per_minute: int | None = Field(default=None, ge=1)
+    concurrent: int | None = Field(default=None, ge=1)
+    burst: float = Field(default=1.0, gt=0, le=1)
+    """Share of a minute's allowance that may arrive at once. 1.0 is Anthropic's own bucket (an
+    idle caller may spend a whole minute's worth at once); smaller holds the rate tighter but
+    must leave room for the largest single request's tokens."""
+
+    @cached_property
+    def limits(self) -> RateLimits | None:
+        """The limiter's view, built once; None when nothing is limited."""
+        limits = RateLimits(
+            self.requests_per_minute,
+            self.input_tokens_per_minute,
+            self.output_tokens_per_minute,
+            self.concurrent,
+            self.burst,
+        )
+        return limits if limits.rates() or limits.concurrent is not None else None
+
+    @model_validator(mode="after")
+    def _bucket_holds_one(self) -> RateLimitConfig:
+        for name in ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"):
+            limit = getattr(self, name)
+            if limit is not None and limit * self.burst < 1:
+                raise ValueError(f"{name} x burst must be at least 1 (the bucket holds one)")
+        return self
+
+
+class RateLimitsConfig(Section):
+    key: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each Bastion key."""
+    user: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    """Applies to each end user (x-bastion-user or metadata.user_id)."""
