@@ -132,6 +132,10 @@ async def relay_stream(ctx: RelayContext, reply: Reply, headers: Headers) -> Str
         if not watch.caused_cancellation():
             raise  # cancelled from outside (server shutdown): not ours to swallow
         return StreamEnd.CLIENT_GONE
+    except BaseException:  # e.g. the server could not write to the client: close, keep usage
+        reply.close()
+        _account(ctx, observer)
+        raise
     finally:
         watch.stop()
         record.upstream_ms += (ctx.clock.monotonic() - pump_started - ctx.stream_work_s) * 1000

@@ -111,3 +111,29 @@ def test_every_cli_change_is_audited_as_user_at_host(config: str, tmp_path: Path
         p.read_bytes() for p in tmp_path.glob("b.db-wal")
     )
     assert key.encode() not in raw and key.split("_", 2)[2].encode() not in raw
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--name", "sk-ant-api03-pasted-by-mistake"),
+        ("--team", "bst_abcdefghij_rest"),
+        ("--owner", "a@x.io " + "ab" * 32),
+    ],
+)
+def test_key_material_in_an_option_is_a_usage_error_and_changes_nothing(
+    config: str, option: str, value: str
+) -> None:
+    args = {"--owner": "a@x.io", "--name": "svc", "--team": ""} | {option: value}
+    code, _, err = run_cli(
+        "keys", "create", "--config", config, "--env", "dev",
+        *(part for pair in args.items() for part in pair),
+    )  # fmt: skip
+    assert code == 2 and option in err and "must not hold a key" in err
+    assert "Traceback" not in err
+    assert listed(config) == []
+
+
+def test_revoke_owner_refuses_key_material(config: str) -> None:
+    code, _, err = run_cli("keys", "revoke", "--config", config, "--owner", "sk-ant-api03-x")
+    assert code == 2 and "--owner" in err

@@ -113,6 +113,23 @@ async def test_client_disconnect_closes_the_upstream_and_keeps_partial_usage() -
     assert relay.cancelling() == 0  # the watcher's cancellation was undone
 
 
+async def test_a_failed_write_to_the_client_closes_the_upstream_and_keeps_usage() -> None:
+    class BrokenClient(FakeClient):
+        async def send(self, message: Message) -> None:
+            if message["type"] == "http.response.body" and self.sent[1:]:
+                raise OSError("broken pipe")
+            self.sent.append(message)
+
+    client, reply = BrokenClient(), FakeReply()
+    ctx = context(client)
+    for chunk in (START, DELTA):
+        reply.queue.put_nowait(chunk)
+    with pytest.raises(OSError, match="broken pipe"):
+        await relay_stream(ctx, reply, [])
+    assert reply.closed  # never left half-read, holding a pooled connection
+    assert ctx.record.usage == Usage(input_tokens=12)  # what was used is still billed
+
+
 async def test_the_relaying_task_carries_on_after_a_disconnect() -> None:
     client, reply = FakeClient(), FakeReply()
 

@@ -17,6 +17,7 @@ from bastion.keyring import KeyChangeRefused, Keyring, new_key_problem
 from bastion.policies.key_lifecycle import key_state, public_view, stale_keys
 from bastion.policies.keys import parse_duration, parse_key_id
 from bastion.secrets import SecretError
+from bastion.stores.audit_log import KEY_MATERIAL
 from bastion.stores.base import KeyRow
 from bastion.stores.sqlite import SQLiteStore
 
@@ -58,6 +59,9 @@ def create(
 ) -> None:
     """Print a new key once; only its hash is stored."""
     config = read_config(config_path)
+    for option, value in (("--owner", owner), ("--name", name), ("--team", team)):
+        if KEY_MATERIAL.search(value):  # it would land in the audit log and the key list
+            raise click.BadParameter("must not hold a key or a key hash", param_hint=option)
     problem = new_key_problem(environment, owner, config.environments)
     if problem is not None:
         field, message = problem
@@ -140,6 +144,8 @@ def revoke(config_path: str, key_id: str | None, owner: str | None) -> None:
     config = read_config(config_path)
     keyring = _keyring(config)
     if owner is not None:
+        if KEY_MATERIAL.search(owner):
+            raise click.BadParameter("must not hold a key or a key hash", param_hint="--owner")
         revoked = keyring.revoke_owner(cli_actor(), owner)
         click.echo(
             f"revoked {len(revoked)} key(s) of {owner}"
