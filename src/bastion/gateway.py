@@ -285,7 +285,7 @@ def build_gateway(
         ledger=BudgetLedger(),
         guard=AgentRunGuard(clock.monotonic),
         alerts=alerts,
-        tracer=build_tracer(config.tracing) if tracer is None else tracer,
+        tracer=build_tracer(config.tracing, config.sampling.redact) if tracer is None else tracer,
         _background=background,
     )
 

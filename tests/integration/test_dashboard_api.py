@@ -27,9 +27,10 @@ from bastion.dashboard.web import Dashboard
 from bastion.gateway import Gateway, build_gateway
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
-from bastion.policies.admin_auth import admin_role
+from bastion.policies.admin_auth import AdminIdentity, admin_credential, admin_identity
 from bastion.policies.keys import generate_key, hash_key
 from bastion.pricing.catalog import load_catalog
+from bastion.secrets import SecretValue
 from bastion.stores.base import KeyRow
 from bastion.stores.rollups import open_rollups, roll_forward
 from bastion.stores.sqlite import SQLiteStore
@@ -131,7 +132,7 @@ async def test_login_sets_a_strict_httponly_cookie_scoped_to_the_dashboard(site:
     assert answer.status_code == 303
     assert answer.headers["location"] == "/dashboard"
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith("bastion_session=v1.admin.")
+    assert cookie.startswith("bastion_session=v2.admin.admin.")
     assert "; HttpOnly" in cookie
     assert "; SameSite=Strict" in cookie
     assert "; Path=/dashboard" in cookie
@@ -189,12 +190,12 @@ async def test_bad_queries_get_anthropic_shaped_errors(site: Site) -> None:
 
 async def test_a_tampered_or_expired_cookie_is_refused(site: Site) -> None:
     token = (await site.login()).cookies["bastion_session"]
-    version, role, expires, nonce, mac = token.split(".")
+    version, name, role, expires, nonce, mac = token.split(".")
     site.http.cookies.clear()
     for forged in (
-        f"{version}.{role}.{int(expires) + 3600}.{nonce}.{mac}",
-        f"{version}.viewer.{expires}.{nonce}.{mac}",
-        f"{version}.{role}.{expires}.{nonce}.{mac[:-1]}A",
+        f"{version}.{name}.{role}.{int(expires) + 3600}.{nonce}.{mac}",
+        f"{version}.{name}.viewer.{expires}.{nonce}.{mac}",
+        f"{version}.{name}.{role}.{expires}.{nonce}.{mac[:-1]}{'B' if mac[-1] == 'A' else 'A'}",
     ):
         answer = await site.http.get(
             "/dashboard/api/latency.json", headers={"cookie": f"bastion_session={forged}"}
@@ -247,15 +248,23 @@ async def test_failed_logins_in_parallel_cannot_outrun_the_lockout(site: Site) -
 async def test_the_admin_key_is_checked_off_the_event_loop(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[int] = []
+    threads: dict[str, list[int]] = {"login": [], "session": []}
 
-    def recording(*args: Any) -> str | None:
-        threads.append(threading.get_ident())
-        return admin_role(*args)
+    def at_login(*args: Any) -> AdminIdentity | None:
+        threads["login"].append(threading.get_ident())
+        return admin_identity(*args)
 
-    monkeypatch.setattr(web, "admin_role", recording)
+    def per_request(*args: Any) -> tuple[str, SecretValue] | None:
+        threads["session"].append(threading.get_ident())
+        return admin_credential(*args)
+
+    monkeypatch.setattr(web, "admin_identity", at_login)
+    monkeypatch.setattr(web, "admin_credential", per_request)
     assert (await site.login()).status_code == 303
-    assert threads and threads[0] != threading.get_ident()  # a secret fetch may block
+    assert (await site.http.get("/dashboard/api/rates.json")).status_code == 200
+    loop = threading.get_ident()
+    assert threads["login"] and loop not in threads["login"]  # a secret fetch may block
+    assert threads["session"] and loop not in threads["session"]
 
 
 async def test_an_unavailable_admin_key_names_no_reference_on_the_page(site: Site) -> None:
@@ -307,9 +316,59 @@ async def test_a_viewer_key_opens_the_dashboard_too(tmp_path: Path) -> None:
     async with httpx2.AsyncClient(transport=transport, base_url="http://gateway") as http:
         answer = await http.post("/dashboard/login", data={"admin_key": environ["VIEWER_KEY"]})
         assert answer.status_code == 303
-        assert answer.cookies["bastion_session"].startswith("v1.viewer.")
+        assert answer.cookies["bastion_session"].startswith("v2.ops.viewer.")
         assert (await http.get("/dashboard/api/rates.json")).status_code == 200
     await gateway.stop()
+
+
+async def test_a_rotated_or_removed_credential_ends_its_sessions(tmp_path: Path) -> None:
+    environ = {**ENVIRON, "VIEWER_KEY": "bastion-viewer-" + "v" * 32}
+    both = CONFIG.replace(
+        'admin: {key: "env:ADMIN_KEY"}',
+        'admin:\n  key: "env:ADMIN_KEY"\n'
+        '  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
+    )
+    viewer_only = CONFIG.replace(
+        'admin: {key: "env:ADMIN_KEY"}',
+        'admin:\n  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
+    )
+    gateways = [
+        build_gateway(parse_config(text % {"dir": tmp_path}, environ), environ=environ,
+                      log_stream=io.BytesIO())
+        for text in (both, viewer_only)
+    ]  # fmt: skip
+    for gateway in gateways:
+        await gateway.start()
+    first, second = (
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=GatewayApp(g)), base_url="http://gateway"
+        )
+        for g in gateways
+    )
+    sessions = {}
+    for name, key in (("admin", ADMIN_KEY), ("ops", environ["VIEWER_KEY"])):
+        answer = await first.post("/dashboard/login", data={"admin_key": key})
+        sessions[name] = {"cookie": f"bastion_session={answer.cookies['bastion_session']}"}
+    first.cookies.clear()
+    for headers in sessions.values():
+        assert (await first.get("/dashboard/api/rates.json", headers=headers)).status_code == 200
+
+    environ["VIEWER_KEY"] = "bastion-viewer-" + "w" * 32  # rotated: its sessions end now
+    assert (
+        await first.get("/dashboard/api/rates.json", headers=sessions["ops"])
+    ).status_code == 401
+    assert (
+        await first.get("/dashboard/api/rates.json", headers=sessions["admin"])
+    ).status_code == 200
+    # The same server secret, but a config without the `admin` credential: its session is gone.
+    assert (
+        await second.get("/dashboard/api/rates.json", headers=sessions["admin"])
+    ).status_code == 401
+    page = await second.get("/dashboard", headers=sessions["admin"])
+    assert 'name="admin_key"' in page.text
+    for client, gateway in zip((first, second), gateways, strict=True):
+        await client.aclose()
+        await gateway.stop()
 
 
 def test_rebuild_recounts_the_rollups_from_the_request_log(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from bastion.clock import Clock
-from bastion.config import TracingConfig, parse_config
+from bastion.config import RedactConfig, TracingConfig, parse_config
 from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
 from bastion.tracing import build_tracer
@@ -79,7 +79,9 @@ async def traced(
     config = parse_config(CONFIG % {"dir": tmp_path}, ENVIRON).model_copy(
         update={"tracing": tracing}
     )
-    tracer = None if exporter is None else OtelTracer.build(tracing, exporter)
+    tracer = (
+        None if exporter is None else OtelTracer.build(tracing, config.sampling.redact, exporter)
+    )
     clock = Clock(sleep=no_sleep, random=lambda: 0.5)
     async with in_process(config, ENVIRON, clock=clock, upstream=upstream, tracer=tracer) as run:
         yield Env(run, upstream, exporter)
@@ -235,12 +237,36 @@ async def test_content_is_captured_only_when_configured(tmp_path: Path) -> None:
     assert attempt.attributes["gen_ai.system_instructions"] == '"Be brief."'
 
 
+async def test_captured_content_is_redacted_by_the_sampling_rules(tmp_path: Path) -> None:
+    email, key = "jane.doe@example.com", "sk-ant-api03-" + "x" * 40
+    tracing = TracingConfig(enabled=True, capture_content=True)
+    async with traced(tmp_path, tracing, InMemorySpanExporter()) as env:
+        await env.run.mock.post(
+            "http://upstream/mock/scenario", json={"scenario": "overloaded", "count": 1}
+        )
+        await env.run.client.messages.create(
+            model=MODEL, max_tokens=20, system=f"Reply to {email}.",
+            messages=[{"role": "user", "content": f"my key is {key}, mail {email}"}],
+        )  # fmt: skip
+        attempts = by_kind(await env.spans(), SpanKind.CLIENT)
+    assert len(attempts) == 2  # a retry: each attempt carries the redacted prompt
+    for attempt in attempts:
+        assert attempt.attributes is not None
+        exported = repr(dict(attempt.attributes))
+        assert email not in exported and key not in exported and "sk-ant-" not in exported
+        assert attempt.attributes["gen_ai.input.messages"] == (
+            '[{"role":"user","content":"my key is [REDACTED:anthropic_key], '
+            'mail [REDACTED:email]"}]'
+        )
+        assert attempt.attributes["gen_ai.system_instructions"] == '"Reply to [REDACTED:email]."'
+
+
 def test_tracing_off_or_without_the_extra_builds_no_tracer(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert build_tracer(TracingConfig()) is None
+    assert build_tracer(TracingConfig(), RedactConfig()) is None
     monkeypatch.setitem(sys.modules, "bastion.tracing.otel", None)  # as if not installed
-    assert build_tracer(TracingConfig(enabled=True)) is None
+    assert build_tracer(TracingConfig(enabled=True), RedactConfig()) is None
     assert "tracing_unavailable" in capsys.readouterr().err
 
 

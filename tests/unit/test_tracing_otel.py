@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bastion.config import RedactConfig
+from bastion.sampling.redact import Redactor
 from bastion.tracing.otel import (
+    CapturedPrompt,
     _HeaderGetter,
     _HeaderSetter,
+    content_attributes,
     response_attributes,
     server_address,
     server_span_name,
@@ -90,3 +94,57 @@ def test_the_setter_replaces_the_clients_header() -> None:
     headers = [(b"traceparent", b"client"), (b"x-api-key", b"k"), (b"Traceparent", b"again")]
     _HeaderSetter().set(headers, "traceparent", "ours")
     assert headers == [(b"x-api-key", b"k"), (b"traceparent", b"ours")]
+
+
+EMAIL, KEY = "ops@example.com", "sk-ant-api03-" + "a" * 40
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"messages": [{"role": "user", "content": f"write to {EMAIL} with {KEY}"}]},
+            {
+                "gen_ai.input.messages": '[{"role":"user","content":'
+                '"write to [REDACTED:email] with [REDACTED:anthropic_key]"}]'
+            },
+        ),
+        (
+            {"system": [{"type": "text", "text": f"admin: {EMAIL}"}], "messages": []},
+            {
+                "gen_ai.input.messages": "[]",
+                "gen_ai.system_instructions": '[{"type":"text","text":"admin: [REDACTED:email]"}]',
+            },
+        ),
+        ({"system": KEY, "messages": None}, {
+            "gen_ai.input.messages": "null",
+            "gen_ai.system_instructions": '"[REDACTED:anthropic_key]"',
+        }),
+    ],
+)  # fmt: skip
+def test_captured_content_is_redacted(body: dict[str, object], expected: dict[str, str]) -> None:
+    attributes = content_attributes(body, Redactor.from_config(RedactConfig()))
+    assert attributes == expected
+    assert EMAIL not in repr(attributes) and KEY not in repr(attributes)
+
+
+def test_captured_content_follows_the_configured_rules() -> None:
+    redactor = Redactor.from_config(RedactConfig(emails=False, patterns=[r"ACME-\d+"]))
+    body = {"messages": [{"role": "user", "content": f"{EMAIL} ACME-42 {KEY}"}]}
+    assert content_attributes(body, redactor)["gen_ai.input.messages"] == (
+        f'[{{"role":"user","content":"{EMAIL} [REDACTED] [REDACTED:anthropic_key]"}}]'
+    )
+
+
+def test_a_captured_prompt_is_redacted_once() -> None:
+    calls: list[str] = []
+
+    class Counting(Redactor):
+        def text(self, text: str) -> str:
+            calls.append(text)
+            return super().text(text)
+
+    prompt = CapturedPrompt({"messages": [{"role": "user", "content": EMAIL}]}, Counting([]))
+    first = prompt.attributes()
+    assert prompt.attributes() is first
+    assert calls == ["user", EMAIL]

@@ -2,7 +2,9 @@
 
 The admin key is posted once in a form body and exchanged for a signed session cookie (HttpOnly,
 SameSite=Strict, Path=/dashboard, Secure over https); no key ever travels in a URL. Every
-/dashboard/api/*.json answer needs a valid session, else 401. The page is plain files from the
+/dashboard/api/*.json answer needs a valid session, else 401. A session is bound to the credential
+that opened it: each request re-reads that credential (in a worker thread, like the login), so a
+rotated, removed or re-roled credential ends its sessions at once. The page is plain files from the
 package (no CDN, no build step) under a `default-src 'self'` content security policy.
 """
 
@@ -25,6 +27,7 @@ from bastion.dashboard import queries
 from bastion.dashboard.session import (
     COOKIE,
     Role,
+    claims,
     clear_cookie,
     cookies,
     issue,
@@ -36,7 +39,8 @@ from bastion.dashboard.throttle import LoginThrottle
 from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
 from bastion.events import emit
 from bastion.gateway import Gateway, server_secret
-from bastion.policies.admin_auth import AdminKeyUnavailable, admin_role
+from bastion.policies.admin_auth import AdminKeyUnavailable, admin_credential, admin_identity
+from bastion.secrets import SecretError
 from bastion.stores.rollups import open_rollups
 
 MAX_LOGIN_BODY = 4096
@@ -102,7 +106,7 @@ class Dashboard:
         path, method = ex.path, ex.method
         if path in ("/dashboard", "/dashboard/"):
             _require(method, "GET")
-            if self.session(ex) is None:
+            if await self.session(ex) is None:
                 await self.login_form(ex, 200, "")
             else:
                 await ex.respond(200, [HTML], self._pages["index.html"])
@@ -119,16 +123,35 @@ class Dashboard:
             await ex.respond(200, [(b"content-type", STATIC_TYPES[name])], self._static[name])
         elif path.startswith("/dashboard/api/"):
             _require(method, "GET")
-            if self.session(ex) is None:
+            if await self.session(ex) is None:
                 raise AuthenticationFailed("no valid dashboard session: log in at /dashboard")
             body = await self.api(path.removeprefix("/dashboard/api/"), _params(ex))
             await ex.respond(200, [JSON], orjson.dumps(body))
         else:
             raise NotFound(f"{method} {path} not found")
 
-    def session(self, ex: Exchange) -> Role | None:
+    async def session(self, ex: Exchange) -> Role | None:
+        """The role of the request's session, checked against its credential as configured now.
+
+        The credential is read on every request (no cache), so a rotation takes effect at once,
+        as it does for the admin API; the read runs in a worker thread because a secret manager's
+        fetch blocks. Malformed or expired cookies are refused before any read."""
         token = cookies(ex.text(b"cookie")).get(COOKIE)
-        return verify(self._key, token, self.gw.clock.wall()) if token else None
+        now = self.gw.clock.wall()
+        found = claims(token, now) if token else None
+        if token is None or found is None:
+            return None
+        try:
+            current = await asyncio.to_thread(
+                admin_credential, self.gw.config.admin, self.gw.environ, found.credential
+            )
+        except SecretError as exc:
+            emit("dashboard_session_unavailable", credential=found.credential, error=str(exc))
+            return None
+        if current is None:
+            return None
+        role, secret = current
+        return verify(self._key, token, now, role, secret.reveal())
 
     def secure(self, ex: Exchange) -> bool:
         return ex.scheme == "https"
@@ -141,21 +164,23 @@ class Dashboard:
             return
         self._throttle.failed(ex.client)  # counted before the check: tries in parallel count too
         try:  # a secret manager's fetch blocks: never on the event loop
-            role = await asyncio.to_thread(
-                admin_role, self.gw.config.admin, self.gw.environ, presented
+            identity = await asyncio.to_thread(
+                admin_identity, self.gw.config.admin, self.gw.environ, presented
             )
         except AdminKeyUnavailable as exc:  # names and references stay in the log, not the page
             emit("dashboard_login_unavailable", client=ex.client, error=str(exc))
             await self.login_form(ex, 503, "The admin key cannot be checked now: see the log.")
             return
-        if role is None:
+        if identity is None:
             emit("dashboard_login_failed", client=ex.client)
             await asyncio.sleep(self._failure_delay_s)
             await self.login_form(ex, 401, "That is not an admin key.")
             return
         self._throttle.succeeded(ex.client)
-        emit("dashboard_login", client=ex.client, role=role)
-        token = issue(self._key, role, self.gw.clock.wall(), SESSION_TTL_S)
+        emit("dashboard_login", client=ex.client, role=identity.role, credential=identity.name)
+        token = issue(
+            self._key, identity.name, presented, identity.role, self.gw.clock.wall(), SESSION_TTL_S
+        )
         cookie = set_cookie(token, SESSION_TTL_S, self.secure(ex))
         await ex.respond(303, [(b"location", b"/dashboard"), (b"set-cookie", cookie)], b"")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bastion.config import AdminConfig
-from bastion.secrets import SecretError, resolve_secret
+from bastion.secrets import SecretError, SecretValue, resolve_secret
 
 Role = Literal["admin", "viewer"]
 LEGACY_NAME = "admin"
@@ -55,6 +55,18 @@ def admin_identity(
             return AdminIdentity(name, role)
     if failed:
         raise AdminKeyUnavailable("; ".join(failed))
+    return None
+
+
+def admin_credential(
+    config: AdminConfig, environ: Mapping[str, str], name: str
+) -> tuple[Role, SecretValue] | None:
+    """The named credential's role and current value; None when the config has no such name.
+
+    Raises SecretError when its reference cannot be resolved. Blocks: call off the event loop."""
+    for found, role, ref in admin_credentials(config):
+        if found == name:
+            return role, resolve_secret(ref, environ)
     return None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from bastion.config import TracingConfig
+from bastion.config import RedactConfig, TracingConfig
 from bastion.events import emit
 from bastion.types import RequestRecord
 
@@ -36,7 +36,9 @@ class RequestSpan(Protocol):
 
     def attempt(
         self, model: str, max_tokens: int | None, base_url: str, body: Mapping[str, Any]
-    ) -> AttemptSpan: ...
+    ) -> AttemptSpan:
+        """Start an attempt's span. `body` is the parsed request; it must not change until the
+        span ends, since a captured prompt is read from it then."""
 
     def finish(self, record: RequestRecord) -> None:
         """Fill the attributes from the finished record and end the span."""
@@ -52,8 +54,10 @@ class Tracer(Protocol):
         """Flush and stop the exporter. Blocks: call off the event loop."""
 
 
-def build_tracer(config: TracingConfig) -> Tracer | None:
-    """The configured tracer; None when tracing is off or the otel extra is missing."""
+def build_tracer(config: TracingConfig, redact: RedactConfig) -> Tracer | None:
+    """The configured tracer; None when tracing is off or the otel extra is missing.
+
+    `redact` (the `sampling.redact` rules) cleans prompts captured with `capture_content`."""
     if not config.enabled:
         return None
     try:
@@ -66,4 +70,4 @@ def build_tracer(config: TracingConfig) -> Tracer | None:
             "pip install 'bastion[otel]'; serving without traces",
         )
         return None
-    return OtelTracer.build(config)
+    return OtelTracer.build(config, redact)

@@ -4,6 +4,11 @@ A SERVER span per API request (the client's traceparent, when sent, is its paren
 span `chat {model}` per upstream attempt, whose traceparent goes upstream with the attempt. Spans
 start with the few attributes the conventions want at start; the rest is filled from the request
 record when the span ends. The provider is the gateway's own (no global tracer provider).
+
+Captured prompts (`capture_content`) are redacted with the `sampling.redact` rules, and serialised
+and redacted when the first attempt span ends, not when it starts: for an answered attempt that
+is after the answer reached the client, so the work is off the request's latency. A retried
+request redacts its prompt once and puts it on every attempt span.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.propagators.textmap import Getter, Setter
@@ -23,7 +27,8 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from bastion.config import TracingConfig
+from bastion.config import RedactConfig, TracingConfig
+from bastion.sampling.redact import Redactor
 from bastion.tracing import Headers
 from bastion.types import RequestRecord, Usage
 
@@ -94,19 +99,39 @@ def server_address(base_url: str) -> dict[str, Any]:
     return {"server.address": parts.hostname or "", "server.port": port}
 
 
-def content_attributes(body: Mapping[str, Any]) -> dict[str, str]:
-    """Opt-in prompt capture: the system prompt and the messages, as JSON strings."""
-    attributes = {"gen_ai.input.messages": orjson.dumps(body.get("messages")).decode()}
+def content_attributes(body: Mapping[str, Any], redactor: Redactor) -> dict[str, str]:
+    """Opt-in prompt capture: the system prompt and the messages, redacted, as JSON strings."""
+    attributes = {"gen_ai.input.messages": redactor.dumps(body.get("messages"))}
     if body.get("system") is not None:
-        attributes["gen_ai.system_instructions"] = orjson.dumps(body["system"]).decode()
+        attributes["gen_ai.system_instructions"] = redactor.dumps(body["system"])
     return attributes
 
 
-class OtelAttemptSpan:
-    __slots__ = ("_span",)
+class CapturedPrompt:
+    """One request's prompt, serialised and redacted on first use, then kept for later attempts."""
 
-    def __init__(self, span: trace.Span) -> None:
-        self._span = span
+    __slots__ = ("_attributes", "_redactor", "body")
+
+    def __init__(self, body: Mapping[str, Any], redactor: Redactor) -> None:
+        self.body, self._redactor = body, redactor
+        self._attributes: dict[str, str] | None = None
+
+    def attributes(self) -> dict[str, str]:
+        if self._attributes is None:
+            self._attributes = content_attributes(self.body, self._redactor)
+        return self._attributes
+
+
+class OtelAttemptSpan:
+    __slots__ = ("_prompt", "_span")
+
+    def __init__(self, span: trace.Span, prompt: CapturedPrompt | None) -> None:
+        self._span, self._prompt = span, prompt
+
+    def _end(self) -> None:
+        if self._prompt is not None:
+            self._span.set_attributes(self._prompt.attributes())
+        self._span.end()
 
     def inject(self, headers: Headers) -> None:
         _PROPAGATOR.inject(headers, trace.set_span_in_context(self._span), _SETTER)
@@ -117,19 +142,20 @@ class OtelAttemptSpan:
         if record.status >= 400 or record.outcome != "ok":
             span.set_attribute("error.type", record.error_type or record.outcome)
             span.set_status(StatusCode.ERROR)
-        span.end()
+        self._end()
 
     def fail(self, error_type: str) -> None:
         self._span.set_attribute("error.type", error_type)
         self._span.set_status(StatusCode.ERROR)
-        self._span.end()
+        self._end()
 
 
 class OtelRequestSpan:
-    __slots__ = ("_capture", "_span", "_tracer")
+    __slots__ = ("_prompt", "_redactor", "_span", "_tracer")
 
-    def __init__(self, tracer: trace.Tracer, span: trace.Span, capture: bool) -> None:
-        self._tracer, self._span, self._capture = tracer, span, capture
+    def __init__(self, tracer: trace.Tracer, span: trace.Span, redactor: Redactor | None) -> None:
+        self._tracer, self._span, self._redactor = tracer, span, redactor
+        self._prompt: CapturedPrompt | None = None
 
     def attempt(
         self, model: str, max_tokens: int | None, base_url: str, body: Mapping[str, Any]
@@ -142,15 +168,21 @@ class OtelRequestSpan:
         }
         if max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = max_tokens
-        if self._capture:
-            attributes.update(content_attributes(body))
         span = self._tracer.start_span(
             f"{OPERATION} {model}",
             context=trace.set_span_in_context(self._span),
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
-        return OtelAttemptSpan(span)
+        return OtelAttemptSpan(span, self._captured(body))
+
+    def _captured(self, body: Mapping[str, Any]) -> CapturedPrompt | None:
+        """The prompt to put on attempt spans: None unless capture is on; one per body."""
+        if self._redactor is None:
+            return None
+        if self._prompt is None or self._prompt.body is not body:
+            self._prompt = CapturedPrompt(body, self._redactor)
+        return self._prompt
 
     def finish(self, record: RequestRecord) -> None:
         span = self._span
@@ -177,16 +209,21 @@ class OtelRequestSpan:
 
 
 class OtelTracer:
-    """Owns its TracerProvider: spans go through a batch processor to the exporter."""
+    """Owns its TracerProvider: spans go through a batch processor to the exporter.
 
-    def __init__(self, provider: TracerProvider, capture_content: bool) -> None:
+    `redactor` is None unless prompts are captured; captured prompts always pass through it."""
+
+    def __init__(self, provider: TracerProvider, redactor: Redactor | None) -> None:
         self._provider = provider
         self._tracer = provider.get_tracer("bastion")
-        self._capture = capture_content
+        self._redactor = redactor
 
     @classmethod
-    def build(cls, config: TracingConfig, exporter: SpanExporter | None = None) -> OtelTracer:
-        """OTLP/HTTP to `config.endpoint` unless another exporter is given (tests)."""
+    def build(
+        cls, config: TracingConfig, redact: RedactConfig, exporter: SpanExporter | None = None
+    ) -> OtelTracer:
+        """OTLP/HTTP to `config.endpoint` unless another exporter is given (tests); captured
+        prompts redacted by the `sampling.redact` rules in `redact`."""
         provider = TracerProvider(
             resource=Resource.create({"service.name": config.service_name}),
             sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
@@ -194,7 +231,8 @@ class OtelTracer:
         provider.add_span_processor(
             BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=config.endpoint))
         )
-        return cls(provider, config.capture_content)
+        redactor = Redactor.from_config(redact) if config.capture_content else None
+        return cls(provider, redactor)
 
     def start(self, method: str, path: str, headers: Headers) -> OtelRequestSpan:
         parent = _PROPAGATOR.extract(headers, getter=_GETTER)
@@ -204,7 +242,7 @@ class OtelTracer:
             kind=SpanKind.SERVER,
             attributes={"http.request.method": method, "url.path": path},
         )
-        return OtelRequestSpan(self._tracer, span, self._capture)
+        return OtelRequestSpan(self._tracer, span, self._redactor)
 
     def flush(self) -> bool:
         return self._provider.force_flush()
