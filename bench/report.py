@@ -1,6 +1,6 @@
 """Turn measured cells and checks into a table, a verdict per target, and a JSON file.
 
-The targets are those of the brief and DESIGN.md: Bastion's added p50 under 1 ms at c=1; its CPU
+The targets are those of issue 2 and DESIGN.md: Bastion's added p50 under 1 ms at c=1; its CPU
 per request within 1.5x of the bare aiohttp proxy's; RSS flat over a 100k-request soak; a 10 MB
 stream relayed without RSS growth. Each verdict carries the figures it was judged on.
 """
