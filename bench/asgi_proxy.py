@@ -71,11 +71,15 @@ class PassThrough:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    app = PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", ""))
+    serve(PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", "")), args.port)
+
+
+def serve(app: Any, port: int) -> None:
+    """uvicorn as `bastion serve` runs it: uvloop, httptools, no access log."""
     uvicorn.run(
         app,
         host="127.0.0.1",
-        port=args.port,
+        port=port,
         loop="uvloop",
         http="httptools",
         lifespan="off",

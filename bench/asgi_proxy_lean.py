@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 
-import uvicorn
-
-from asgi_proxy import DROP, Message, Receive, Send
+import asgi_proxy
+from asgi_proxy import DROP, Message, Receive, Send, serve
 from bastion.httpclient import LeanTransport
 from bastion.upstream import Timeouts
 from minimal_proxy import arguments
@@ -19,30 +18,18 @@ REPLY_DROP = frozenset({b"content-length", b"transfer-encoding", b"connection", 
 TIMEOUTS = Timeouts(connect_s=5.0)
 
 
-class PassThrough:
-    """The whole app: read the body, forward it, answer with what came back."""
+class PassThrough(asgi_proxy.PassThrough):
+    """`asgi_proxy.PassThrough` forwarding through the lean client."""
 
     def __init__(self, upstream: str, api_key: str) -> None:
-        self.url = upstream.rstrip("/") + "/v1/messages"
-        self.api_key = api_key.encode()
+        super().__init__(upstream, api_key)
+        self.key = api_key.encode()
         self.client = LeanTransport()
-
-    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.forward(scope, receive, send)
-
-    async def read_body(self, receive: Receive) -> bytes:
-        parts = []
-        while True:
-            message = await receive()
-            parts.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                return b"".join(parts)
 
     async def forward(self, scope: Message, receive: Receive, send: Send) -> None:
         body = await self.read_body(receive)
         headers = [(k, v) for k, v in scope["headers"] if k not in DROP]
-        headers.append((b"x-api-key", self.api_key))
+        headers.append((b"x-api-key", self.key))
         upstream = await self.client.request("POST", self.url, headers, body, TIMEOUTS)
         reply = [(k, v) for k, v in upstream.headers if k.lower() not in REPLY_DROP]
         start = {"type": "http.response.start", "status": upstream.status, "headers": reply}
@@ -64,17 +51,7 @@ class PassThrough:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    app = PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", ""))
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
+    serve(PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", "")), args.port)
 
 
 if __name__ == "__main__":
