@@ -15,8 +15,14 @@ NOW is 2026-11-26 10:30 UTC. The records:
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from bastion.pricing.catalog import load_catalog
+from bastion.stores.base import KeyRow
+from bastion.stores.rollups import open_rollups, roll_forward
+from bastion.stores.sqlite import SQLiteStore
 from bastion.types import RequestRecord, Usage
 
 NOW = datetime(2026, 11, 26, 10, 30, tzinfo=UTC).timestamp()
@@ -75,6 +81,25 @@ def seeded_records() -> list[RequestRecord]:
                 attempts=0, latency_ms=0.2)
     )  # fmt: skip
     return records
+
+
+def store_seeded(path: str, *extra: RequestRecord, keys: Iterable[KeyRow] = ()) -> None:
+    """The seeded records, then `extra`, stored in the SQLite file at `path`, not yet rolled up."""
+    store = SQLiteStore(path)
+    store.insert_records([*seeded_records(), *extra])
+    for key in keys:
+        store.add_key(key)
+    store.close()
+
+
+def seeded_rollups(
+    path: str, *extra: RequestRecord, keys: Iterable[KeyRow] = ()
+) -> sqlite3.Connection:
+    """`store_seeded`, then every row rolled up: the rollups' connection, the caller closes it."""
+    store_seeded(path, *extra, keys=keys)
+    conn = open_rollups(path)
+    roll_forward(conn, load_catalog().get, 1000)
+    return conn
 
 
 BUDGETS_YAML = """

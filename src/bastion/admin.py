@@ -162,17 +162,7 @@ class AdminAPI:
         self.gw.refresh_control()  # this process at once; others within a poll
 
     async def breakers(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:
-        snapshots = [
-            {
-                "environment": snap.key[0],
-                "model": snap.key[1],
-                "state": snap.state.value,
-                "requests_in_window": snap.requests,
-                "failures_in_window": snap.failures,
-                "probe_in_flight": snap.probe_in_flight,
-            }
-            for snap in self.gw.breakers.snapshots()
-        ]
+        snapshots = [snap.as_row() for snap in self.gw.breakers.snapshots()]
         return {"breakers": snapshots}
 
     async def openapi(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:

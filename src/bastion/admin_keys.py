@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 
 from bastion.asgi import Exchange
 from bastion.errors import InvalidRequest, NotFound
-from bastion.gateway import Gateway, server_secret
-from bastion.keyring import KeyChangeRefused, Keyring, UnknownKey, new_key_problem
+from bastion.gateway import Gateway
+from bastion.keyring import KeyChangeRefused, UnknownKey, new_key_problem
 from bastion.policies.admin_auth import AdminIdentity
 from bastion.policies.key_lifecycle import public_view, stale_keys
 from bastion.policies.keys import parse_duration
@@ -30,15 +30,7 @@ DEFAULT_GRACE = "24h"
 class AdminKeys:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self._keyring: Keyring | None = None
-
-    @property
-    def keyring(self) -> Keyring:
-        """Built on first use: only issuing keys needs the hash secret."""
-        if self._keyring is None:
-            secret = server_secret(self.gw.config, self.gw.environ)
-            self._keyring = Keyring(self.gw.store, secret, self.gw.clock.wall)
-        return self._keyring
+        self.keyring = gw.keyring
 
     async def list(self, ex: Exchange, who: AdminIdentity, key_id: str = "") -> dict[str, Any]:
         rows = await asyncio.to_thread(self.gw.store.list_keys)
@@ -97,7 +89,7 @@ class AdminKeys:
 
     async def _change(self, change: Callable[[], T]) -> T:
         """A key change, then this process's key cache, in a thread: the store's lock may be
-        held by the record writer, and the hash secret may come from a secret manager."""
+        held by the record writer."""
 
         def run() -> T:
             done = change()

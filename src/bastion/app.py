@@ -96,8 +96,7 @@ class GatewayApp:
                 err.reason,
             )
             if not ex.started:
-                await ex.respond_error(err)
-                _sample_error(record, err, ex.request_id)
+                _sample_error(record, await ex.respond_error(err))
         except ClientGone:
             record.status, record.outcome = 499, "client_disconnected"
         except Exception:  # the ASGI edge: log it, answer in Anthropic's shape, keep serving
@@ -105,8 +104,7 @@ class GatewayApp:
             internal = BastionError("internal error in the gateway")
             record.status, record.error_type, record.outcome = 500, internal.error_type, "internal"
             if not ex.started:
-                await ex.respond_error(internal)
-                _sample_error(record, internal, ex.request_id)
+                _sample_error(record, await ex.respond_error(internal))
         finally:
             record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
             self.gw.sampler.finish(record)  # 15. keep the sample, or let it go
@@ -285,10 +283,10 @@ def _require(method: str, allowed: str) -> None:
         raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
 
 
-def _sample_error(record: RequestRecord, err: BastionError, request_id: str) -> None:
-    """A refusal Bastion answered itself is the response a sample shows."""
+def _sample_error(record: RequestRecord, body: bytes) -> None:
+    """A refusal Bastion answered itself is the response a sample shows (the bytes sent)."""
     if record.sample is not None:
-        record.sample.respond(err.body(request_id))
+        record.sample.respond(body)
 
 
 def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:

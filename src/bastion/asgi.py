@@ -131,7 +131,8 @@ class Exchange:
         await self.start(status, headers)
         await self.send({"type": "http.response.body", "body": body})
 
-    async def respond_error(self, err: BastionError) -> None:
+    async def respond_error(self, err: BastionError) -> bytes:
+        """Answer with `err` in Anthropic's shape; returns the body sent (for the sample)."""
         headers: Headers = [
             JSON,
             (b"request-id", self.request_id.encode()),
@@ -139,7 +140,9 @@ class Exchange:
         ]
         if err.should_retry is not None:
             headers.append((b"x-should-retry", b"true" if err.should_retry else b"false"))
-        await self.respond(err.status, headers, err.body(self.request_id))
+        body = err.body(self.request_id)
+        await self.respond(err.status, headers, body)
+        return body
 
 
 def too_large(limit: int) -> RequestTooLarge:

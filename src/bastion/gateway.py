@@ -24,7 +24,7 @@ from bastion.environment import Environment, check_shared_keys, open_environment
 from bastion.errors import InvalidRequest, PermissionDenied
 from bastion.events import emit
 from bastion.httpclient import LeanTransport
-from bastion.keyring import last_use_sink
+from bastion.keyring import Keyring, last_use_sink
 from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
 from bastion.policies.agentguard import AgentRunGuard
@@ -65,6 +65,8 @@ class Gateway:
     guard: AgentRunGuard
     alerts: AlertDelivery
     idempotency: MemoryIdempotencyStore
+    keyring: Keyring
+    """Key changes of the admin API, hashed with the same server secret as `auth` checks."""
     sampler: Sampler
     rollups: Rollups
     """Keeps the dashboard's hourly and daily rollups current (a writer sink)."""
@@ -226,7 +228,8 @@ def build_gateway(
     clock = clock or Clock()
     environ = process_environment() if environ is None else environ
     store = SQLiteStore(config.store.sqlite_path)
-    auth = Authenticator(store, server_secret(config, environ), clock.wall, config.keys.cache_size)
+    secret = server_secret(config, environ)
+    auth = Authenticator(store, secret, clock.wall, config.keys.cache_size)
     if log_stream is None and config.log.stdout:
         log_stream = sys.stdout.buffer
     catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
@@ -279,6 +282,7 @@ def build_gateway(
         metrics=metrics,
         route_policies=all_route_policies(config),
         idempotency=MemoryIdempotencyStore(),
+        keyring=Keyring(store, secret, clock.wall),
         sampler=Sampler(config.sampling, clock.random),
         rollups=rollups,
         limiter=RateLimiter(clock.monotonic, wall=clock.wall),

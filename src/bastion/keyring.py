@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
-from bastion.policies.key_lifecycle import grace_end, last_uses, stale_keys, successor
+from bastion.policies.key_lifecycle import grace_end, last_uses, successor
 from bastion.policies.keys import generate_key, hash_key
 from bastion.stores import audit_log, key_changes
 from bastion.stores.audit_log import AuditEntry, Detail
@@ -40,7 +40,8 @@ def new_key_problem(
 class Keyring:
     def __init__(self, store: SQLiteStore, server_secret: bytes, clock: Callable[[], float]):
         self.store = store
-        self._secret = server_secret
+        self.server_secret = server_secret
+        """What keys are hashed with; the dashboard signs its sessions with it too."""
         self._clock = clock
 
     def create(
@@ -51,7 +52,7 @@ class Keyring:
         now = self._clock()
         key_id, key = generate_key()
         expires_at = None if lifetime_s is None else now + lifetime_s
-        row = KeyRow(key_id, hash_key(key, self._secret), environment, owner, name, now,
+        row = KeyRow(key_id, hash_key(key, self.server_secret), environment, owner, name, now,
                      expires_at, None, team)  # fmt: skip
         detail = {"environment": environment, "owner": owner, "name": name, "team": team,
                   "expires_at": expires_at}  # fmt: skip
@@ -70,7 +71,7 @@ class Keyring:
         if old is None:
             raise UnknownKey(f"no key with id {key_id}")
         new_id, key = generate_key()
-        new = successor(old, new_id, hash_key(key, self._secret), now)
+        new = successor(old, new_id, hash_key(key, self.server_secret), now)
         until = grace_end(old, now, grace_s)
         detail: dict[str, Detail] = {
             "successor": new_id,
@@ -102,9 +103,6 @@ class Keyring:
             detail: dict[str, Detail] = {"count": len(revoked), "key_ids": ",".join(revoked)}
             audit_log.insert(conn, AuditEntry(now, actor, "key.revoke_owner", owner, detail))
         return revoked
-
-    def stale(self, max_age_s: float | None, max_idle_s: float | None) -> list[tuple[KeyRow, str]]:
-        return stale_keys(self.store.list_keys(), self._clock(), max_age_s, max_idle_s)
 
 
 def last_use_sink(store: SQLiteStore) -> Callable[[Sequence[RequestRecord]], None]:

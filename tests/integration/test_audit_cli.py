@@ -265,7 +265,7 @@ def test_sarif_points_at_the_files_and_the_commit(
         assert run_["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
     (history,) = [r for r in results if r["ruleId"] == "anthropic-key-history"]
     assert history["properties"]["commit"] == commits["first"]
-    assert fx.TS_HISTORY_KEY not in out and fx.PY_MAP_KEY not in out and fx.PY_BUNDLE_KEY not in out
+    assert [key for key in fx.TS_KEYS if key in out] == []
 
 
 def test_the_scanned_repository_config_runs_no_command(tmp_path: Path) -> None:

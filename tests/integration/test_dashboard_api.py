@@ -29,11 +29,8 @@ from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
 from bastion.policies.admin_auth import AdminIdentity, admin_credential, admin_identity
 from bastion.policies.keys import generate_key, hash_key
-from bastion.pricing.catalog import load_catalog
 from bastion.secrets import SecretValue
 from bastion.stores.base import KeyRow
-from bastion.stores.rollups import open_rollups, roll_forward
-from bastion.stores.sqlite import SQLiteStore
 from tests.dashboard_seed import (
     BUDGETS_YAML,
     CACHE_SAVINGS,
@@ -42,6 +39,7 @@ from tests.dashboard_seed import (
     NOW,
     PROD_NOV_23,
     seeded_records,
+    seeded_rollups,
 )
 
 CONFIG = """
@@ -56,6 +54,12 @@ environments:
     allow_dev_references: true
 """
 ADMIN_KEY = "bastion-admin-" + "k" * 32
+VIEWER_KEY = "bastion-viewer-" + "v" * 32
+WITH_VIEWER = CONFIG.replace(
+    'admin: {key: "env:ADMIN_KEY"}',
+    'admin:\n  key: "env:ADMIN_KEY"\n  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
+)
+"""CONFIG with a second credential: `ops`, a viewer, whose key is $VIEWER_KEY."""
 ENVIRON = {
     "KEY_SECRET": "integration-secret", "UPSTREAM_KEY": "sk-ant-dev", "ADMIN_KEY": ADMIN_KEY,
     "PROD_UPSTREAM_KEY": "sk-ant-prod",
@@ -303,13 +307,8 @@ async def test_a_real_request_shows_up_in_recent_requests_and_breakers(site: Sit
 
 
 async def test_a_viewer_key_opens_the_dashboard_too(tmp_path: Path) -> None:
-    environ = {**ENVIRON, "VIEWER_KEY": "bastion-viewer-" + "v" * 32}
-    text = CONFIG.replace(
-        'admin: {key: "env:ADMIN_KEY"}',
-        'admin:\n  key: "env:ADMIN_KEY"\n'
-        '  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
-    )
-    config = parse_config(text % {"dir": tmp_path}, environ)
+    environ = {**ENVIRON, "VIEWER_KEY": VIEWER_KEY}
+    config = parse_config(WITH_VIEWER % {"dir": tmp_path}, environ)
     gateway = build_gateway(config, environ=environ, log_stream=io.BytesIO())
     await gateway.start()
     transport = httpx2.ASGITransport(app=GatewayApp(gateway))
@@ -322,12 +321,7 @@ async def test_a_viewer_key_opens_the_dashboard_too(tmp_path: Path) -> None:
 
 
 async def test_a_rotated_or_removed_credential_ends_its_sessions(tmp_path: Path) -> None:
-    environ = {**ENVIRON, "VIEWER_KEY": "bastion-viewer-" + "v" * 32}
-    both = CONFIG.replace(
-        'admin: {key: "env:ADMIN_KEY"}',
-        'admin:\n  key: "env:ADMIN_KEY"\n'
-        '  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
-    )
+    environ = {**ENVIRON, "VIEWER_KEY": VIEWER_KEY}
     viewer_only = CONFIG.replace(
         'admin: {key: "env:ADMIN_KEY"}',
         'admin:\n  keys: [{name: ops, role: viewer, key: "env:VIEWER_KEY"}]',
@@ -335,7 +329,7 @@ async def test_a_rotated_or_removed_credential_ends_its_sessions(tmp_path: Path)
     gateways = [
         build_gateway(parse_config(text % {"dir": tmp_path}, environ), environ=environ,
                       log_stream=io.BytesIO())
-        for text in (both, viewer_only)
+        for text in (WITH_VIEWER, viewer_only)
     ]  # fmt: skip
     for gateway in gateways:
         await gateway.start()
@@ -375,9 +369,7 @@ def test_rebuild_recounts_the_rollups_from_the_request_log(tmp_path: Path) -> No
     db = tmp_path / "bastion.db"
     config = tmp_path / "bastion.yaml"
     config.write_text(CONFIG % {"dir": tmp_path})
-    SQLiteStore(str(db)).insert_records(seeded_records())
-    conn = open_rollups(str(db))
-    roll_forward(conn, load_catalog().get, 1000)
+    conn = seeded_rollups(str(db))
     conn.execute("UPDATE rollup_daily SET cost_micros = 0")  # a damaged rollup
     result = CliRunner().invoke(cli, ["dashboard", "rebuild", "--config", str(config)], env=ENVIRON)
     assert result.exit_code == 0, result.output

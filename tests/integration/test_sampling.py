@@ -259,6 +259,7 @@ async def test_cli_lists_filters_shows_exports_and_prunes(
     assert listed("--outcome", "upstream_error") == ["cli-fail"]
     assert listed("--model", MODEL, "--limit", "2") == ["cli-fail", "cli-2"]
     assert listed("--since", "1h") == listed()
+    assert listed("--since", "2999-01-01") == []  # the filter is applied, not just parsed
     assert listed("--until", "2000-01-01") == []
     assert listed("--since", "2000-01-01T00:00:00+00:00", "--reason", "failure") == ["cli-fail"]
 

@@ -11,10 +11,8 @@ import pytest
 
 from bastion.config import parse_config
 from bastion.dashboard import queries
-from bastion.pricing.catalog import load_catalog
 from bastion.stores.base import KeyRow
-from bastion.stores.rollups import open_rollups, roll_forward
-from bastion.stores.sqlite import SQLiteStore
+from bastion.stores.rollups import open_rollups
 from bastion.types import RequestRecord
 from tests.dashboard_seed import (
     BUDGETS_YAML,
@@ -23,7 +21,7 @@ from tests.dashboard_seed import (
     LATENCY,
     NOW,
     PROD_NOV_23,
-    seeded_records,
+    seeded_rollups,
 )
 
 CONFIG = parse_config(
@@ -40,13 +38,8 @@ environments:
 
 @pytest.fixture
 def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    path = str(tmp_path / "bastion.db")
-    store = SQLiteStore(path)
-    store.insert_records(seeded_records())
-    store.add_key(KeyRow("k2", "hash", "dev", "bob@example.com", "", time.time()))
-    store.close()
-    conn = open_rollups(path)
-    roll_forward(conn, load_catalog().get, 1000)
+    key = KeyRow("k2", "hash", "dev", "bob@example.com", "", time.time())
+    conn = seeded_rollups(str(tmp_path / "bastion.db"), keys=[key])
     yield conn
     conn.close()
 
@@ -84,16 +77,11 @@ def test_spend_per_day_and_environment_with_budget_caps(conn: sqlite3.Connection
 
 
 def test_month_to_date_names_the_requests_of_unknown_cost(tmp_path: Path) -> None:
-    path = str(tmp_path / "bastion.db")
-    store = SQLiteStore(path)
     unpriced = RequestRecord(
         "bst-u1", NOW - 3600, "POST", "/v1/messages", status=200, attempts=1,
         environment="prod", route="default", model_served="claude-unpriced", cost_micros=None,
     )  # fmt: skip
-    store.insert_records([*seeded_records(), unpriced])
-    store.close()
-    conn = open_rollups(path)
-    roll_forward(conn, load_catalog().get, 1000)
+    conn = seeded_rollups(str(tmp_path / "bastion.db"), unpriced)
     found = queries.spend(conn, NOW, CONFIG.environments, CONFIG.budgets)
     conn.close()
     prod = {env["name"]: env for env in found["environments"]}["prod"]

@@ -19,7 +19,7 @@ from bastion.stores.rollups import (
     roll_forward,
 )
 from bastion.stores.sqlite import SQLiteStore
-from tests.dashboard_seed import seeded_records
+from tests.dashboard_seed import seeded_records, store_seeded
 
 CATALOG = load_catalog()
 
@@ -61,9 +61,7 @@ def test_cache_savings(model: str, prompt: int, read: int, saved: int) -> None:
 
 def _store(tmp_path: Path) -> tuple[str, sqlite3.Connection]:
     path = str(tmp_path / "bastion.db")
-    store = SQLiteStore(path)
-    store.insert_records(seeded_records())
-    store.close()
+    store_seeded(path)
     return path, open_rollups(path)
 
 

@@ -12,7 +12,7 @@ from bastion.pricing.catalog import load_catalog
 from bastion.stores import top30
 from bastion.stores.rollups import open_rollups, reset, roll_forward
 from bastion.stores.sqlite import SQLiteStore
-from tests.dashboard_seed import NOW, seeded_records
+from tests.dashboard_seed import NOW, seeded_records, store_seeded
 
 DAY = 86_400
 TODAY = int(NOW // DAY) * DAY
@@ -20,7 +20,7 @@ TODAY = int(NOW // DAY) * DAY
 
 def _conn(tmp_path: Path, chunk: int) -> sqlite3.Connection:
     path = str(tmp_path / "bastion.db")
-    SQLiteStore(path).insert_records(seeded_records())
+    store_seeded(path)
     conn = open_rollups(path)
     while roll_forward(conn, load_catalog().get, chunk):
         pass

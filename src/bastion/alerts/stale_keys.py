@@ -7,17 +7,18 @@ keys were named is read back from the outbox, and the dedup key drops an identic
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from bastion.alerts.model import MAX_SUMMARY, Alert, dedup_key
+from bastion.policies.budget import period_key
 from bastion.stores.base import KeyRow
 
 RULE = "keys.stale"
 
 
 def utc_day(at: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
+    """The UTC day of `at`, named as budget periods are ("2026-11-26")."""
+    return period_key("day", at)
 
 
 def named_today(alerts: Iterable[Alert], day: str) -> set[str]:

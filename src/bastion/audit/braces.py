@@ -9,6 +9,7 @@ confuse it; the checks then see less, never a crash.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _OPEN, _CLOSE = "([{", ")]}"
@@ -55,27 +56,9 @@ def blank_comments(text: str) -> str:
     return "".join(out)
 
 
-def matching_close(code: str, open_index: int) -> int | None:
-    """The index of the bracket closing the one at `open_index`, or None when unbalanced."""
-    depth, index = 0, open_index
-    while index < len(code):
-        char = code[index]
-        if char in "'\"`":
-            index = _string_end(code, index)
-            continue
-        if char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
-    return None
-
-
-def top_level_parts(code: str, start: int, stop: int) -> list[tuple[int, str]]:
-    """The comma-separated parts of code[start:stop] at nesting depth 0, with their offsets."""
-    parts, depth, part_start, index = [], 0, start, start
+def _nesting(code: str, start: int, stop: int) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) for code[start:stop], string literals skipped."""
+    depth, index = 0, start
     while index < stop:
         char = code[index]
         if char in "'\"`":
@@ -85,10 +68,25 @@ def top_level_parts(code: str, start: int, stop: int) -> list[tuple[int, str]]:
             depth += 1
         elif char in _CLOSE:
             depth -= 1
-        elif char == "," and depth == 0:
+        yield index, char, depth
+        index += 1
+
+
+def matching_close(code: str, open_index: int) -> int | None:
+    """The index of the bracket closing the one at `open_index`, or None when unbalanced."""
+    for index, char, depth in _nesting(code, open_index, len(code)):
+        if char in _CLOSE and depth == 0:
+            return index
+    return None
+
+
+def top_level_parts(code: str, start: int, stop: int) -> list[tuple[int, str]]:
+    """The comma-separated parts of code[start:stop] at nesting depth 0, with their offsets."""
+    parts, part_start = [], start
+    for index, char, depth in _nesting(code, start, stop):
+        if char == "," and depth == 0:
             parts.append((part_start, code[part_start:index]))
             part_start = index + 1
-        index += 1
     parts.append((part_start, code[part_start:stop]))
     return [(offset, text) for offset, text in parts if text.strip()]
 

@@ -12,12 +12,12 @@ from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
-_RANK: dict[str, int] = {"note": 0, "warning": 1, "error": 2}
+"""Worst first."""
 
 
 def at_or_above(severity: Severity, threshold: Severity) -> bool:
     """True when `severity` is as bad as `threshold` or worse (note < warning < error)."""
-    return _RANK[severity] >= _RANK[threshold]
+    return SEVERITIES.index(severity) <= SEVERITIES.index(threshold)
 
 
 def normalise(match: str) -> str:

@@ -25,6 +25,11 @@ _FLAGS = ("-c", "core.quotePath=false", "-c", "safe.directory=*", "-c", "core.fs
 no fsmonitor hook here, no textconv or external diff in `history_patch`."""
 
 
+def _command(git: str, root: Path, *args: str) -> list[str]:
+    """Every git command line the audit runs: `git -C ROOT`, the safety flags, then `args`."""
+    return [git, "-C", str(root), *_FLAGS, *args]
+
+
 class GitRepo:
     """A work tree seen from ROOT (which may be a subfolder): tracked files and history."""
 
@@ -39,7 +44,7 @@ class GitRepo:
         if git is None:
             return None
         probe = subprocess.run(
-            [git, "-C", str(root), *_FLAGS, "rev-parse", "--is-inside-work-tree", "--show-prefix"],
+            _command(git, root, "rev-parse", "--is-inside-work-tree", "--show-prefix"),
             capture_output=True,
             text=True,
             env={**os.environ, **_ENV},
@@ -52,7 +57,7 @@ class GitRepo:
 
     def _run(self, *args: str) -> str:
         done = subprocess.run(
-            [self._git, "-C", str(self.root), *_FLAGS, *args],
+            _command(self._git, self.root, *args),
             capture_output=True,
             env={**os.environ, **_ENV},
             check=False,
@@ -75,11 +80,9 @@ class GitRepo:
         patch are relative to the repository root; merges show no diff (their parents do).
         """
         process = subprocess.Popen(
-            [
+            _command(
                 self._git,
-                "-C",
-                str(self.root),
-                *_FLAGS,
+                self.root,
                 "log",
                 "--all",
                 "-p",
@@ -91,7 +94,7 @@ class GitRepo:
                 "--format=%x1ecommit %H %aI",
                 "--",
                 ".",
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, **_ENV},

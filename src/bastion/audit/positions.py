@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import re
+
+_NEWLINE = re.compile("\n")
 
 
 class LineIndex:
@@ -12,7 +15,7 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._starts = [0] + [i + 1 for i, char in enumerate(text) if char == "\n"]
+        self._starts = [0] + [match.end() for match in _NEWLINE.finditer(text)]
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, column), both 1-based, of a character offset."""

@@ -142,8 +142,3 @@ RULES: Mapping[str, Rule] = {
         ),
     )
 }
-
-
-def rule(rule_id: str) -> Rule:
-    """The rule for an id; KeyError for an id that is not in the catalog (a programming error)."""
-    return RULES[rule_id]

@@ -29,7 +29,7 @@ from bastion.audit.positions import LineIndex
 from bastion.audit.python_rules import check_python
 from bastion.audit.rules import RULES
 from bastion.audit.script_rules import SCRIPT_SUFFIXES, check_script
-from bastion.audit.secrets import excerpt, find_keys, mask
+from bastion.audit.secrets import KeyMatch, excerpt, find_keys, mask
 from bastion.audit.sourcemaps import key_origins
 from bastion.pricing.catalog import Catalog
 
@@ -84,50 +84,38 @@ def run_audit(root: Path, catalog: Catalog, options: AuditOptions | None = None)
 def scan_file(path: str, text: str, catalog: Catalog, *, tracked: bool = False) -> list[Finding]:
     """Every finding in one file of the working tree."""
     bundle = is_bundle(path)
-    hits = _key_hits(text, "anthropic-key-shipped" if bundle else "anthropic-key")
+    index = LineIndex(text)
+    hits = _key_hits(index, "anthropic-key-shipped" if bundle else "anthropic-key")
     if tracked and is_env_file(path):
-        hits.extend(_env_hits(text))
+        hits.extend(_env_hits(index))
     suffix = PurePosixPath(path).suffix
     if not bundle and suffix == ".py":
         hits.extend(check_python(text, catalog))
     elif not bundle and suffix in SCRIPT_SUFFIXES:
         hits.extend(check_script(text, catalog))
     origins = key_origins(text) if path.endswith(".map") and hits else {}
-    index = LineIndex(text)
-    findings = [
+    return [
         to_finding(hit, path, index.line_text(hit.line), origin=origins.get(hit.match))
         for hit in hits
     ]
-    return _first_sighting_of_each_key(findings)
 
 
-def _first_sighting_of_each_key(findings: list[Finding]) -> list[Finding]:
-    """One finding per key per file: a bundle may repeat a key many times on one line."""
-    seen: set[str] = set()
-    kept = []
-    for finding in findings:
-        if finding.rule in KEY_RULES:
-            if finding.fingerprint in seen:
-                continue
-            seen.add(finding.fingerprint)
-        kept.append(finding)
-    return kept
-
-
-def _key_hits(text: str, rule_id: str) -> list[Hit]:
-    index = LineIndex(text)
+def _key_hits(index: LineIndex, rule_id: str) -> list[Hit]:
+    """One hit per key, at its first sighting: a bundle may repeat a key many times on one line."""
+    where = "a browser bundle" if rule_id == "anthropic-key-shipped" else "the source tree"
+    first: dict[str, KeyMatch] = {}
+    for key in find_keys(index.text):
+        first.setdefault(key.value, key)
     hits = []
-    for key in find_keys(text):
+    for key in first.values():
         line, column = index.position(key.start)
-        where = "a browser bundle" if rule_id == "anthropic-key-shipped" else "the source tree"
         hits.append(Hit(rule_id, line, column, key.value, f"Anthropic {key.form} in {where}"))
     return hits
 
 
-def _env_hits(text: str) -> list[Hit]:
-    index = LineIndex(text)
+def _env_hits(index: LineIndex) -> list[Hit]:
     hits = []
-    for assignment in credential_assignments(text):
+    for assignment in credential_assignments(index.text):
         line, column = index.position(assignment.offset)
         message = f"{assignment.name} is set in a committed .env file"
         hits.append(Hit("env-file-committed", line, column, assignment.value, message))

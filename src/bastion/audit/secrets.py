@@ -13,22 +13,23 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-_TAIL = r"[A-Za-z0-9_\-]"
-_BEFORE = r"(?<![A-Za-z0-9_\-])"
-_AFTER = r"(?![A-Za-z0-9_\-])"
+from bastion.secrets.anthropic_keys import KEY_CHAR, KEY_PREFIX
+
+_BEFORE = rf"(?<!{KEY_CHAR})"
+_AFTER = rf"(?!{KEY_CHAR})"
 
 KEY_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(_BEFORE + pattern + _AFTER))
     for name, pattern in (
-        ("api key (api03)", rf"sk-ant-api03-{_TAIL}{{93}}AA"),
-        ("admin key (admin01)", rf"sk-ant-admin01-{_TAIL}{{93}}AA"),
-        ("OAuth access token (oat01)", rf"sk-ant-oat01-{_TAIL}{{40,}}"),
-        ("OAuth refresh token (ort01)", rf"sk-ant-ort01-{_TAIL}{{40,}}"),
-        ("key", rf"sk-ant-(?!api03-|admin01-|oat01-|ort01-)[a-z]+\d\d-{_TAIL}{{40,}}"),
+        ("api key (api03)", rf"sk-ant-api03-{KEY_CHAR}{{93}}AA"),
+        ("admin key (admin01)", rf"sk-ant-admin01-{KEY_CHAR}{{93}}AA"),
+        ("OAuth access token (oat01)", rf"sk-ant-oat01-{KEY_CHAR}{{40,}}"),
+        ("OAuth refresh token (ort01)", rf"sk-ant-ort01-{KEY_CHAR}{{40,}}"),
+        ("key", rf"sk-ant-(?!api03-|admin01-|oat01-|ort01-)[a-z]+\d\d-{KEY_CHAR}{{40,}}"),
     )
 )
 MIN_ENTROPY_BITS = 3.5
-_MASKABLE = re.compile(r"(sk-ant-(?:[a-z]+\d\d-)?)([A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]*")
+_MASKABLE = re.compile(rf"({KEY_PREFIX}(?:[a-z]+\d\d-)?)({KEY_CHAR}{{4}}){KEY_CHAR}*")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bastion.audit.findings import Finding
+from bastion.audit.findings import SEVERITIES, Finding
 from bastion.audit.rules import RULES
 from bastion.audit.scan import AuditResult
 
@@ -32,10 +32,7 @@ def _block(finding: Finding) -> list[str]:
 
 def summary(result: AuditResult) -> str:
     counts = Counter(finding.severity for finding in result.findings)
-    parts = [
-        f"{counts[level]} {level}{'s' if counts[level] != 1 else ''}"
-        for level in ("error", "warning", "note")
-    ]
+    parts = [f"{counts[level]} {level}{'s' if counts[level] != 1 else ''}" for level in SEVERITIES]
     history = result.history
     if history == "scanned":
         history = f"{result.commits_scanned} commits scanned"

@@ -18,7 +18,7 @@ from bastion.stores.base import ControlEntry
 from bastion.stores.sqlite import SQLiteStore
 
 ACTOR_OPTION = click.option(
-    "--by", "actor", default=None, help="Who is making the change (default: your user name)."
+    "--by", "actor", default=None, help="Who is making the change (default: you, as user@host)."
 )
 
 
@@ -31,8 +31,9 @@ def change(config_path: str, action: str, actor: str | None, route: str | None =
     store = SQLiteStore(config.store.sqlite_path)
     _, current = store.control()
     state = apply_action(ControlState.from_json(current), action, route, model)
-    entry = ControlEntry(time.time(), actor or cli_actor(), action, route, model)
-    store.set_control(state.to_json(), entry, control_audit(entry, cli_actor()))
+    who = cli_actor()
+    entry = ControlEntry(time.time(), actor or who, action, route, model)
+    store.set_control(state.to_json(), entry, control_audit(entry, who))
     return state
 
 

@@ -171,7 +171,8 @@ def prune(config_path: str, older_than: str | None) -> None:
             keep_s = parse_duration(older_than)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    before = time.time() - keep_s
     conn = SQLiteStore(config.store.sqlite_path).connect()
     with conn:
-        removed = prune_samples(conn, time.time() - keep_s)
-    click.echo(f"pruned {removed} samples older than {_iso(time.time() - keep_s)}")
+        removed = prune_samples(conn, before)
+    click.echo(f"pruned {removed} samples older than {_iso(before)}")

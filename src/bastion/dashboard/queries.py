@@ -17,7 +17,6 @@ import orjson
 
 from bastion.config import BudgetConfig
 from bastion.guardrails import to_micros
-from bastion.policies.breaker import BreakerSnapshot
 from bastion.stores import top30
 from bastion.stores.histogram import percentile
 from bastion.stores.rollups import HISTOGRAM
@@ -286,17 +285,3 @@ def _json_or_text(text: str) -> object:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
-
-
-def breaker_rows(snapshots: Iterable[BreakerSnapshot]) -> list[dict[str, Any]]:
-    """Breaker state per (environment, model), as the admin API shows it."""
-    return [
-        {
-            "environment": snap.key[0],
-            "model": snap.key[1],
-            "state": snap.state.value,
-            "requests_in_window": snap.requests,
-            "failures_in_window": snap.failures,
-        }
-        for snap in snapshots
-    ]

@@ -38,7 +38,7 @@ from bastion.dashboard.session import (
 from bastion.dashboard.throttle import LoginThrottle
 from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
 from bastion.events import emit
-from bastion.gateway import Gateway, server_secret
+from bastion.gateway import Gateway
 from bastion.policies.admin_auth import AdminKeyUnavailable, admin_credential, admin_identity
 from bastion.secrets import SecretError
 from bastion.stores.rollups import open_rollups
@@ -91,7 +91,7 @@ class Dashboard:
 
     def __init__(self, gw: Gateway, failure_delay_s: float = 0.5) -> None:
         self.gw = gw
-        self._key = session_key(server_secret(gw.config, gw.environ))
+        self._key = session_key(gw.keyring.server_secret)  # fetched once, at build
         self._throttle = LoginThrottle(gw.clock.monotonic)
         self._failure_delay_s = failure_delay_s
         self._reader = StoreReader(gw.store.path)
@@ -193,7 +193,7 @@ class Dashboard:
         gw, now = self.gw, self.gw.clock.wall()
         environments, budgets = gw.config.environments, gw.config.budgets
         if name == "breakers.json":
-            return {"breakers": queries.breaker_rows(gw.breakers.snapshots())}
+            return {"breakers": [snap.as_row() for snap in gw.breakers.snapshots()]}
         readers: dict[str, Callable[[sqlite3.Connection], Any]] = {
             "latency.json": lambda c: queries.latency(c, now),
             "spend.json": lambda c: queries.spend(c, now, environments, budgets),

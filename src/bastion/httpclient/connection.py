@@ -98,8 +98,11 @@ class Connection(asyncio.Protocol):
 
     def take_all(self) -> bytes | None:
         """Every buffered byte at once, like aiohttp's `iter_any`; same contract as `take`."""
-        if len(self._body) > 1:
-            self._body = deque((b"".join(self._body),))
+        body = self._body
+        if len(body) > 1:
+            joined = b"".join(body)
+            body.clear()
+            body.append(joined)
         return self.take()
 
     async def wait(self) -> None:

@@ -89,6 +89,17 @@ class BreakerSnapshot:
     opened_at: float | None
     probe_in_flight: bool
 
+    def as_row(self) -> dict[str, object]:
+        """The JSON shape the admin API and the dashboard show."""
+        return {
+            "environment": self.key[0],
+            "model": self.key[1],
+            "state": self.state.value,
+            "requests_in_window": self.requests,
+            "failures_in_window": self.failures,
+            "probe_in_flight": self.probe_in_flight,
+        }
+
 
 class _Window:
     """Request and failure counts over the last `size` whole seconds, in a ring of buckets."""

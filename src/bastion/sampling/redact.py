@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from bastion.config import RedactConfig
+from bastion.secrets.anthropic_keys import KEY_CHAR, KEY_PREFIX
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -31,7 +32,7 @@ class Rule:
 
 
 ANTHROPIC_KEY = Rule(
-    "anthropic_key", re.compile(r"sk-ant-[A-Za-z0-9_-]{8,}"), "[REDACTED:anthropic_key]"
+    "anthropic_key", re.compile(rf"{KEY_PREFIX}{KEY_CHAR}{{8,}}"), "[REDACTED:anthropic_key]"
 )
 BASTION_KEY = Rule("bastion_key", re.compile(r"\bbst_[A-Za-z0-9_-]{10,}"), "[REDACTED:bastion_key]")
 BEARER_TOKEN = Rule(

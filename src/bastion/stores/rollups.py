@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,35 +179,39 @@ def roll_forward(
     conn: sqlite3.Connection, models: Callable[[str], ModelInfo | None], limit: int
 ) -> int:
     """Count up to `limit` request rows not yet rolled up, in one transaction; how many."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        (through,) = conn.execute(
-            "SELECT value FROM rollup_state WHERE name = 'through_rowid'"
-        ).fetchone()
-        rows = conn.execute(READ_AFTER, (through, limit)).fetchall()
+    with _write_transaction(conn):
+        rows = conn.execute(READ_AFTER, (_mark(conn), limit)).fetchall()
         if rows:
             apply(conn, aggregate(rows, models))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(rows)
 
 
 def behind(conn: sqlite3.Connection) -> int:
     """About how many request rows wait to be rolled up: rowids above the mark (O(1))."""
-    mark = conn.execute("SELECT value FROM rollup_state WHERE name = 'through_rowid'").fetchone()
     (last,) = conn.execute("SELECT coalesce(max(rowid), 0) FROM requests").fetchone()
-    return max(0, int(last) - int(mark[0]))
+    return max(0, int(last) - _mark(conn))
 
 
 def reset(conn: sqlite3.Connection) -> None:
     """Empty the rollups and the mark, in one transaction, for a rebuild from the request log."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(conn):
         for table in ("rollup_hourly", "rollup_daily", "rollup_spenders", "rollup_top30"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("UPDATE rollup_state SET value = 0")
+
+
+def _mark(conn: sqlite3.Connection) -> int:
+    """The last `requests` rowid counted."""
+    row = conn.execute("SELECT value FROM rollup_state WHERE name = 'through_rowid'").fetchone()
+    return int(row[0])
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE on an autocommit connection: the write lock first, so no count is lost."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from bastion.stores import audit_log, samples
+from bastion.stores import audit_log, key_changes, samples
 from bastion.stores.audit_log import AuditEntry
 from bastion.stores.base import ControlEntry, KeyRow
 from bastion.types import RequestRecord
@@ -190,18 +190,8 @@ class SQLiteStore:
             self._shared().execute("SELECT 1").fetchone()
 
     def add_key(self, row: KeyRow) -> None:
-        with self._lock:
-            conn = self._shared()
-            with conn:
-                conn.execute(
-                    "INSERT INTO api_keys (key_id, key_hash, environment, owner, name, "
-                    "created_at, expires_at, revoked_at, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.key_id, row.key_hash, row.environment, row.owner, row.name,
-                        row.created_at, row.expires_at, row.revoked_at, row.team,
-                    ),
-                )  # fmt: skip
-                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")
+        with self.transaction() as conn:
+            key_changes.insert_key(conn, row)
 
     def get_key(self, key_id: str) -> KeyRow | None:
         with self._lock:
@@ -223,16 +213,8 @@ class SQLiteStore:
 
     def revoke_key(self, key_id: str, at: float) -> bool:
         """Revoke once; returns False when the key is unknown or already revoked."""
-        with self._lock:
-            conn = self._shared()
-            with conn:
-                cur = conn.execute(
-                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                    (at, key_id),
-                )
-                if cur.rowcount:
-                    conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'keys_version'")
-        return bool(cur.rowcount)
+        with self.transaction() as conn:
+            return key_changes.revoke(conn, key_id, at)
 
     def keys_version(self) -> int:
         """A counter that moves on every key change, polled to invalidate key caches."""
@@ -253,17 +235,15 @@ class SQLiteStore:
     ) -> None:
         """Replace the overrides and log who changed them, in one transaction."""
         text = orjson.dumps(state).decode()
-        with self._lock:
-            conn = self._shared()
-            with conn:
-                conn.execute("INSERT OR REPLACE INTO control (id, state) VALUES (1, ?)", (text,))
-                conn.execute(
-                    "INSERT INTO control_log VALUES (?, ?, ?, ?, ?, ?)",
-                    (entry.at, entry.actor, entry.action, entry.route, entry.model, text),
-                )
-                if audit is not None:
-                    audit_log.insert(conn, audit)
-                conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'control_version'")
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO control (id, state) VALUES (1, ?)", (text,))
+            conn.execute(
+                "INSERT INTO control_log VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.at, entry.actor, entry.action, entry.route, entry.model, text),
+            )
+            if audit is not None:
+                audit_log.insert(conn, audit)
+            conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'control_version'")
 
     def control_log(self, limit: int = 50) -> list[ControlEntry]:
         with self._lock:
@@ -290,7 +270,5 @@ class SQLiteStore:
         """One transaction per batch. Bastion's own request ids sort by time (see
         `asgi.correlation_id`), so rows land at the end of both indexes: a random id costs a
         random index page per row, the bulk of a row's cost once the table is large."""
-        with self._lock:
-            conn = self._shared()
-            with conn:
-                conn.executemany(INSERT_RECORD, [record_row(r) for r in records])
+        with self.transaction() as conn:
+            conn.executemany(INSERT_RECORD, [record_row(r) for r in records])

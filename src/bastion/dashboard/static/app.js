@@ -85,9 +85,8 @@ function drawSpend(data) {
     }));
     const capLine = cap === null ? null : { value: cap, label: `daily budget ${usd(cap)}`, data: { env: env.name, cap } };
     const unknown = env.month_to_date_unknown_cost ? ` + ${env.month_to_date_unknown_cost} requests of unknown cost` : "";
-    const month = env.monthly_cap_micros === null
-      ? `month to date ${usd(env.month_to_date_micros)}${unknown}`
-      : `month to date ${usd(env.month_to_date_micros)}${unknown} of ${usd(env.monthly_cap_micros)}`;
+    const of = env.monthly_cap_micros === null ? "" : ` of ${usd(env.monthly_cap_micros)}`;
+    const month = `month to date ${usd(env.month_to_date_micros)}${unknown}${of}`;
     const fig = figure(`${env.name}: ${month}`, barChart(items, { format: usd, cap: capLine }));
     fig.dataset.env = env.name;
     fig.dataset.monthToDate = env.month_to_date_micros;
