@@ -25,6 +25,7 @@ from bastion.errors import (
     MethodNotAllowed,
     NotFound,
     PermissionDenied,
+    Throttled,
 )
 from bastion.events import emit
 from bastion.gateway import Gateway
@@ -36,6 +37,7 @@ from bastion.policies.admin_auth import (
 )
 from bastion.policies.control import ACTIONS, apply_action
 from bastion.policies.keys import key_from_headers
+from bastion.policies.login_throttle import LoginThrottle
 from bastion.policies.validate import parse_json_object
 from bastion.stores.audit_log import AuditEntry, control_audit
 from bastion.stores.base import ControlEntry
@@ -85,8 +87,12 @@ def match_route(method: str, path: str) -> tuple[str, str]:
 
 
 class AdminAPI:
-    def __init__(self, gw: Gateway) -> None:
+    """`throttle` counts failed admin credentials per address and overall (shared with the
+    dashboard's login): past its limit every credential gets 429 until the window ends."""
+
+    def __init__(self, gw: Gateway, throttle: LoginThrottle) -> None:
         self.gw = gw
+        self.throttle = throttle
         keys = AdminKeys(gw)
         self.handlers: dict[str, Handler] = {
             "keys.list": keys.list,
@@ -114,6 +120,9 @@ class AdminAPI:
         if not self.gw.config.admin.enabled:
             raise NotFound("the admin API is off: set admin.key or admin.keys in the config")
         given = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization")) or ""
+        if self.throttle.locked(ex.client):
+            raise Throttled("too many failed admin credentials; try again in a few minutes")
+        self.throttle.failed(ex.client)  # counted before the check: tries in parallel count too
         try:  # a secret manager's fetch blocks: never on the event loop
             identity = await asyncio.to_thread(
                 admin_identity, self.gw.config.admin, self.gw.environ, given
@@ -122,7 +131,9 @@ class AdminAPI:
             emit("admin_key_unavailable", error=str(exc))
             raise AuthenticationFailed("an admin key cannot be checked now: see the log") from None
         if identity is None:
+            emit("admin_auth_failed", client=ex.client)
             raise AuthenticationFailed("invalid admin key")
+        self.throttle.succeeded(ex.client)
         return identity
 
     async def rollback_state(self, ex: Exchange, who: AdminIdentity, _: str) -> dict[str, Any]:

@@ -15,30 +15,46 @@ import orjson
 from bastion import guardrails, idempotent
 from bastion.admin import AdminAPI
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
-from bastion.asgi import JSON, ClientGone, Exchange, Receive, Scope, Send, correlation_id, header
+from bastion.asgi import (
+    JSON,
+    ClientGone,
+    Exchange,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    correlation_id,
+    header,
+)
 from bastion.config import ConfigError, RouteConfig
+from bastion.config_base import NAME
 from bastion.dashboard.web import Dashboard
-from bastion.dispatch import Dispatch
-from bastion.errors import BastionError, MethodNotAllowed, NotFound, UpstreamTimeout
+from bastion.dispatch import Dispatch, Upstream
+from bastion.errors import BastionError, InvalidRequest, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
 from bastion.guardrails import BudgetExceeded, Holds
+from bastion.operations import SUPPORTED, Operation, resolve_operation, safe_path
 from bastion.policies.agentguard import AgentRunLimited
+from bastion.policies.client_address import TrustedProxies
 from bastion.policies.control import effective_model
+from bastion.policies.forward_headers import (
+    check_header_block,
+    forwarded_headers,
+    returned_headers,
+    with_key,
+)
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
-from bastion.policies.validate import parse_messages_request
+from bastion.policies.login_throttle import LoginThrottle
+from bastion.policies.validate import normalize_user, parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json
 from bastion.shaping import Shaped, shape
 from bastion.types import Principal, RequestRecord
-from bastion.upstream import Timeouts, client_headers, header_value, upstream_headers
+from bastion.upstream import Timeouts, header_value
 
 log = logging.getLogger("bastion")
-
-SUPPORTED = (
-    "POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{model_id}"
-)
 
 
 class GatewayApp:
@@ -47,8 +63,13 @@ class GatewayApp:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         self.max_body = gateway.config.server.max_body_bytes
-        self.admin = AdminAPI(gateway)
-        self.dashboard = Dashboard(gateway)
+        self.max_header_bytes = gateway.config.server.max_header_bytes
+        self.max_headers = gateway.config.server.max_headers
+        self.extra_headers = frozenset(h.encode() for h in gateway.config.server.forward_headers)
+        self.proxies = TrustedProxies(gateway.config.server.trusted_proxies)
+        throttle = LoginThrottle(gateway.clock.monotonic)  # one count for every admin credential
+        self.admin = AdminAPI(gateway, throttle)
+        self.dashboard = Dashboard(gateway, throttle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -80,14 +101,17 @@ class GatewayApp:
         )
         if not ex.path.startswith("/v1/"):
             try:
+                check_header_block(ex.headers, self.max_header_bytes, self.max_headers)
                 await self.operational(ex)
             except BastionError as err:
                 await ex.respond_error(err)
             return
-        record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, ex.path)
+        path = safe_path(ex.path)
+        record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, path)
         if self.gw.tracer is not None:
-            ex.trace = self.gw.tracer.start(ex.method, ex.path, ex.headers)
+            ex.trace = self.gw.tracer.start(ex.method, path, ex.headers)
         try:
+            check_header_block(ex.headers, self.max_header_bytes, self.max_headers)
             await self.api(ex, record, t0)
         except BastionError as err:
             record.status, record.error_type, record.outcome = (
@@ -113,24 +137,28 @@ class GatewayApp:
                 ex.trace.finish(record)
 
     async def api(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
-        path, method = ex.path, ex.method
-        if path == "/v1/messages":
-            _require(method, "POST")
-            await self.messages(ex, record, t0)
-        elif path == "/v1/messages/count_tokens":
-            _require(method, "POST")
-            await self.count_tokens(ex, record, t0)
-        elif path == "/v1/models" or path.startswith("/v1/models/"):
-            _require(method, "GET")
-            await self.models(ex, record, t0)
-        else:
+        operation = resolve_operation(ex.method, ex.path, ex.query)  # the closed set, or None
+        if operation is None:
             await self.authenticate(ex, record)
-            raise NotFound(f"{method} {path} is not served by Bastion. Supported: {SUPPORTED}")
+            raise NotFound(
+                f"{ex.method} {record.path} is not served by Bastion. Supported: {SUPPORTED}"
+            )
+        if operation.name == "messages":
+            await self.messages(ex, operation, record, t0)
+        elif operation.name == "count_tokens":
+            await self.count_tokens(ex, operation, record, t0)
+        else:
+            await self.models(ex, operation, record, t0)
 
-    async def messages(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+    async def messages(
+        self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
+    ) -> None:
         """POST /v1/messages, the whole pipeline in order."""
         gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
+        forwarded = forwarded_headers(
+            ex.headers, self.extra_headers
+        )  # 3. headers by allow-list, checked
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
         record.sample = gw.sampler.start(raw)  # 15. held by reference until the request ends
         request = parse_messages_request(raw)  # 3. JSON shape
@@ -162,6 +190,7 @@ class GatewayApp:
                 shaped.raw,
                 principal.environment,
                 policies.retry,
+                Upstream(operation.upstream_path, forwarded),
             ).run()
         finally:
             self.account(record, request.model)  # 15. cost, then settle what was held
@@ -205,19 +234,25 @@ class GatewayApp:
         for crossing in await holds.settle(record.usage, record.cost_micros, reached, wall):
             self.gw.alert(crossing_alert(crossing, wall))
 
-    async def count_tokens(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+    async def count_tokens(
+        self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
+    ) -> None:
         principal = await self.authenticate(ex, record)
+        forwarded = forwarded_headers(ex.headers, self.extra_headers)
         raw = await ex.read_body(self.max_body)
         record.model_requested = parse_messages_request(raw).model
         route_name = _route(ex)
         self.gw.route(route_name)
         record.route = route_name
-        await self.forward(ex, principal, raw, record, t0)
+        await self.forward(ex, principal, operation, forwarded, raw, record, t0)
         record.cost_micros = 0  # token counting is free
 
-    async def models(self, ex: Exchange, record: RequestRecord, t0: float) -> None:
+    async def models(
+        self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
+    ) -> None:
         principal = await self.authenticate(ex, record)
-        await self.forward(ex, principal, None, record, t0)
+        forwarded = forwarded_headers(ex.headers, self.extra_headers)
+        await self.forward(ex, principal, operation, forwarded, None, record, t0)
         record.cost_micros = 0
 
     async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
@@ -227,23 +262,21 @@ class GatewayApp:
         return principal
 
     async def forward(
-        self, ex: Exchange, principal: Principal, body: bytes | None, record: RequestRecord,
-        t0: float,
+        self, ex: Exchange, principal: Principal, operation: Operation, forwarded: Headers,
+        body: bytes | None, record: RequestRecord, t0: float,
     ) -> None:  # fmt: skip
         """One plain call for the free endpoints (count_tokens, models), default-route timeouts."""
         env = self.gw.environment(principal.environment)
         key = await env.current_key()
-        url = env.base_url + ex.path
-        if ex.query:
-            url += "?" + ex.query.decode("latin-1")
-        headers = upstream_headers(ex.headers, key.reveal())
+        url = env.base_url + operation.upstream_path
+        headers = with_key(forwarded, key.reveal().encode())
         limits = self.gw.config.routes["default"].timeouts
         record.attempts = 1
         sent_at = self.gw.clock.monotonic()
         try:
             async with asyncio.timeout(limits.first_byte_s + limits.idle_s):
                 reply = await self.gw.transport.request(
-                    ex.method, url, headers, body, Timeouts(limits.connect_s)
+                    operation.method, url, headers, body, Timeouts(limits.connect_s)
                 )
                 answer = await reply.read()
         except TimeoutError:
@@ -254,10 +287,13 @@ class GatewayApp:
         ctx = RelayContext(
             ex, record, self.gw.clock, t0, self.gw.route_policies["default", False].timeouts
         )
-        await relay_json(ctx, reply.status, client_headers(reply.headers), answer, message=False)
+        await relay_json(ctx, reply.status, returned_headers(reply.headers), answer, message=False)
 
     async def operational(self, ex: Exchange) -> None:
         """Health, metrics and admin endpoints; not API traffic, so not in the request log."""
+        peer = ex.client
+        ex.client = self.proxies.client(peer, ex.text(b"x-forwarded-for"))
+        ex.scheme = self.proxies.scheme(peer, ex.scheme, ex.text(b"x-forwarded-proto"))
         if ex.path == "/healthz":
             await ex.respond(200, [JSON], b'{"status":"ok"}')
         elif ex.path == "/metrics":
@@ -278,11 +314,6 @@ class GatewayApp:
             await ex.respond_error(NotFound(f"{ex.method} {ex.path} not found"))
 
 
-def _require(method: str, allowed: str) -> None:
-    if method != allowed:
-        raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
-
-
 def _sample_error(record: RequestRecord, body: bytes) -> None:
     """A refusal Bastion answered itself is the response a sample shows (the bytes sent)."""
     if record.sample is not None:
@@ -290,8 +321,22 @@ def _sample_error(record: RequestRecord, body: bytes) -> None:
 
 
 def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
-    return ex.text(b"x-bastion-user") or from_metadata
+    """x-bastion-user (UTF-8, as metadata.user_id is) or else metadata.user_id, normalised."""
+    value = header(ex.headers, b"x-bastion-user")
+    if value is None:
+        return from_metadata
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("x-bastion-user: not UTF-8 text") from None
+    return normalize_user(text, "x-bastion-user")
 
 
 def _route(ex: Exchange) -> str:
-    return ex.text(b"x-bastion-route") or "default"
+    """x-bastion-route, a route name's shape (checked against the config's routes later)."""
+    value = ex.text(b"x-bastion-route")
+    if value is None:
+        return "default"
+    if not NAME.fullmatch(value):
+        raise InvalidRequest("x-bastion-route: a route name (a-z, 0-9, '-' or '_', at most 32)")
+    return value

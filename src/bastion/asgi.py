@@ -77,7 +77,8 @@ class Exchange:
         self.headers: Headers = scope["headers"]
         self.scheme: str = scope.get("scheme", "http")
         self.client: str = (scope.get("client") or ("", 0))[0]
-        """The peer's address (the proxy's, behind one that uvicorn does not trust)."""
+        """The peer's address; on the admin paths, the client's as `server.trusted_proxies`
+        allows (`GatewayApp.operational` sets it from X-Forwarded-For of a trusted proxy)."""
         self.receive = receive
         self.send = send
         self.request_id = request_id

@@ -28,13 +28,14 @@ from bastion.fallback import FALLBACK_HEADER, static_json, static_sse
 from bastion.gateway import Gateway
 from bastion.policies.breaker import Admission, CircuitBreaker
 from bastion.policies.control import ControlState
+from bastion.policies.forward_headers import returned_headers, with_key
 from bastion.policies.retry import RetryPolicy, next_attempt, parse_retry_after, should_retry
 from bastion.policies.timeouts import Phase, describe_timeout, time_left
 from bastion.policies.validate import MessagesRequest
 from bastion.relay import RelayContext, relay_json, relay_stream
 from bastion.secrets import SecretValue
 from bastion.tracing import AttemptSpan
-from bastion.upstream import Reply, Timeouts, client_headers, header_value, upstream_headers
+from bastion.upstream import Reply, Timeouts, header_value
 
 ATTEMPTS_HEADER = b"x-bastion-upstream-attempts"
 
@@ -53,6 +54,16 @@ class Target:
 
 
 STATIC = Target(None, None, "static")
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """What every attempt sends besides the body: the operation's path, the checked headers."""
+
+    path: str
+    """Path and query from the operation's template (bastion.operations)."""
+    headers: Headers
+    """The client headers that may go upstream (bastion.policies.forward_headers)."""
 
 
 def plan_targets(
@@ -86,8 +97,10 @@ class Dispatch:
         raw: bytes,
         environment: str,
         retry: RetryPolicy,
+        upstream: Upstream,
     ) -> None:
         self.gw, self.ctx, self.ex = gw, ctx, ctx.ex
+        self.upstream = upstream
         self.route_name, self.route, self.request, self.raw = route_name, route, request, raw
         self.environment = environment
         self.retry = retry
@@ -210,10 +223,8 @@ class Dispatch:
         return outcome
 
     async def send(self, env: Environment, key: SecretValue, body: bytes) -> Reply:
-        url = env.base_url + self.ex.path
-        if self.ex.query:
-            url += "?" + self.ex.query.decode("latin-1")
-        headers = upstream_headers(self.ex.headers, key.reveal())
+        url = env.base_url + self.upstream.path
+        headers = with_key(self.upstream.headers, key.reveal().encode())
         if self.span is not None:
             self.span.inject(headers)  # this attempt's traceparent replaces the client's
         policy = self.ctx.timeouts
@@ -294,7 +305,7 @@ class Dispatch:
         await relay_json(self.ctx, failure.status, headers, failure.body, message=True)
 
     def headers(self, upstream: Headers) -> Headers:
-        headers = client_headers(upstream)
+        headers = returned_headers(upstream)
         headers.append((ATTEMPTS_HEADER, str(self.ctx.record.attempts).encode()))
         return headers
 

@@ -84,6 +84,24 @@ class RequestTooLarge(BastionError):
     should_retry = False
 
 
+class HeadersTooLarge(BastionError):
+    """The request's header block is over `server.max_header_bytes` or `server.max_headers`."""
+
+    status = 431
+    error_type = "request_too_large"
+    reason = "header_limit"
+    should_retry = False
+
+
+class Throttled(BastionError):
+    """Too many failed admin credentials from one address, or from everywhere at once."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    reason = "login_throttle"
+    should_retry = False
+
+
 class UpstreamUnavailable(BastionError):
     """The upstream could not be reached or broke the protocol."""
 

@@ -19,11 +19,16 @@ from bastion.alerts.budget import secret_alert
 from bastion.alerts.rollover import resolves_due
 from bastion.alerts.stale_keys import named_today, stale_alert, utc_day
 from bastion.clock import Clock
-from bastion.config import BastionConfig, BreakerConfig, RouteConfig, process_environment
+from bastion.config import (
+    BastionConfig,
+    BreakerConfig,
+    RouteConfig,
+    client_settings,
+    process_environment,
+)
 from bastion.environment import Environment, check_shared_keys, open_environment
 from bastion.errors import InvalidRequest, PermissionDenied
 from bastion.events import emit
-from bastion.httpclient import LeanTransport
 from bastion.keyring import Keyring, last_use_sink
 from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
@@ -43,7 +48,9 @@ from bastion.secrets import SecretError, resolve_secret
 from bastion.stores.rollups import Rollups
 from bastion.stores.sqlite import SQLiteStore
 from bastion.tracing import Tracer, build_tracer
-from bastion.upstream import AiohttpTransport, Transport
+from bastion.transport_aiohttp import AiohttpTransport
+from bastion.transport_reqwest import ReqwestTransport
+from bastion.upstream import Transport
 
 
 @dataclass
@@ -269,7 +276,7 @@ def build_gateway(
         store=store,
         auth=auth,
         writer=writer,
-        transport=transport or upstream_transport(config),
+        transport=transport or upstream_transport(config, environ),
         catalog=catalog,
         environments=environments,
         clock=clock,
@@ -294,11 +301,12 @@ def build_gateway(
     )
 
 
-def upstream_transport(config: BastionConfig) -> Transport:
-    """The upstream client that `server.upstream_client` names."""
+def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Transport:
+    """The upstream client that `server.upstream_client` names, with its limits and proxies."""
+    settings = client_settings(config.server, environ)
     if config.server.upstream_client == "aiohttp":
-        return AiohttpTransport()
-    return LeanTransport()
+        return AiohttpTransport(settings)
+    return ReqwestTransport(settings)
 
 
 def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:

@@ -130,6 +130,7 @@ def write_config(
 server:
   host: 127.0.0.1
   port: {port}
+  forward_headers: [x-mock-scenario]
 {server_lines}store:
   url: sqlite:///{workdir / "bastion.db"}
 keys:

@@ -107,7 +107,7 @@ def served(app: Any) -> Iterator[str]:
 
 
 CONFIG = """
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, forward_headers: [x-mock-scenario]}}
 store: {{url: "sqlite:///{dir}/bastion.db"}}
 keys:
   hash_secret: file:{dir}/key_secret

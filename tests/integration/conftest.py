@@ -28,6 +28,7 @@ from bastion.stores.base import KeyRow
 from bastion.tracing import Tracer
 
 BASE_CONFIG = """
+server: {forward_headers: [x-mock-scenario]}
 store: {url: "sqlite:///%(dir)s/bastion.db"}
 keys: {hash_secret: "env:KEY_SECRET"}
 log: {flush_interval_s: 10, stdout: false}

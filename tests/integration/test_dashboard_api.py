@@ -94,7 +94,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         gateway.writer.submit(record)
     gateway.writer.flush()  # stores the batch, then the rollup sink counts it
     app = GatewayApp(gateway)
-    app.dashboard = Dashboard(gateway, failure_delay_s=0.0)
+    app.dashboard = Dashboard(gateway, app.admin.throttle, failure_delay_s=0.0)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://gateway")
     yield Site(gateway, app, http, now)
     await http.aclose()

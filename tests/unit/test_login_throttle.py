@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion.dashboard.throttle import LoginThrottle
+from bastion.policies.login_throttle import LoginThrottle
 
 
 class FakeClock:
@@ -43,3 +43,23 @@ def test_memory_is_bounded() -> None:
     assert not throttle.locked("a")  # the oldest was dropped
     assert throttle.locked("b")
     assert throttle.locked("c")
+
+
+def test_rotating_addresses_meets_the_overall_ceiling() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock, max_failures=3, window_s=60, max_total_failures=5)
+    for n in range(5):
+        assert not throttle.locked(f"10.0.0.{n}")
+        throttle.failed(f"10.0.0.{n}")
+    assert throttle.locked("10.9.9.9")  # an address never seen before
+    clock.now += 60
+    assert not throttle.locked("10.9.9.9")
+
+
+def test_a_success_takes_its_own_count_back() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock, max_failures=3, window_s=60, max_total_failures=3)
+    for _ in range(10):  # counted before each check, then taken back: never a lockout
+        throttle.failed("10.0.0.1")
+        throttle.succeeded("10.0.0.1")
+    assert not throttle.locked("10.0.0.2")

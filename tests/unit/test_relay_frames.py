@@ -5,7 +5,6 @@ import pytest
 
 from bastion.relay import error_type_of, sse_error_frame
 from bastion.streaming.sse import complete_frames_end
-from bastion.upstream import client_headers, upstream_headers
 
 
 @pytest.mark.parametrize(
@@ -47,46 +46,3 @@ def test_error_frame_is_what_the_sdk_parses() -> None:
 )
 def test_error_type_of(body: bytes, kind: str | None) -> None:
     assert error_type_of(body) == kind
-
-
-def test_upstream_headers_swap_credentials_and_keep_the_rest() -> None:
-    sent = [
-        (b"host", b"gw"),
-        (b"x-api-key", b"bst_client"),
-        (b"authorization", b"Bearer bst_client"),
-        (b"anthropic-version", b"2026-10-21"),
-        (b"anthropic-beta", b"a-1"),
-        (b"anthropic-beta", b"b-2"),
-        (b"x-bastion-route", b"chat"),
-        (b"content-length", b"10"),
-        (b"accept-encoding", b"gzip"),
-        (b"user-agent", b"Anthropic/Python 2.14.0"),
-    ]
-    out = upstream_headers(sent, "sk-ant-upstream")
-    assert out == [
-        (b"anthropic-version", b"2026-10-21"),
-        (b"anthropic-beta", b"a-1"),
-        (b"anthropic-beta", b"b-2"),
-        (b"user-agent", b"Anthropic/Python 2.14.0"),
-        (b"x-api-key", b"sk-ant-upstream"),
-        (b"accept-encoding", b"identity"),
-    ]
-
-
-def test_client_headers_keep_request_id_and_rate_limits() -> None:
-    upstream = [
-        (b"Request-Id", b"req_1"),
-        (b"anthropic-ratelimit-requests-remaining", b"9"),
-        (b"retry-after", b"2"),
-        (b"Content-Length", b"5"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Connection", b"keep-alive"),
-        (b"Date", b"x"),
-        (b"content-type", b"application/json"),
-    ]
-    assert client_headers(upstream) == [
-        (b"Request-Id", b"req_1"),
-        (b"anthropic-ratelimit-requests-remaining", b"9"),
-        (b"retry-after", b"2"),
-        (b"content-type", b"application/json"),
-    ]

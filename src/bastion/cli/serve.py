@@ -48,6 +48,7 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
         server_header=False,
         log_level="warning",
         timeout_keep_alive=75,
+        proxy_headers=False,  # forwarded headers are believed from server.trusted_proxies only
     )
 
 

@@ -35,11 +35,17 @@ from bastion.dashboard.session import (
     set_cookie,
     verify,
 )
-from bastion.dashboard.throttle import LoginThrottle
-from bastion.errors import AuthenticationFailed, InvalidRequest, MethodNotAllowed, NotFound
+from bastion.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PermissionDenied,
+)
 from bastion.events import emit
 from bastion.gateway import Gateway
 from bastion.policies.admin_auth import AdminKeyUnavailable, admin_credential, admin_identity
+from bastion.policies.login_throttle import LoginThrottle
 from bastion.secrets import SecretError
 from bastion.stores.rollups import open_rollups
 
@@ -87,12 +93,14 @@ class StoreReader:
 
 
 class Dashboard:
-    """The /dashboard routes of one gateway; `failure_delay_s` slows every failed login."""
+    """The /dashboard routes of one gateway; `failure_delay_s` slows every failed login.
 
-    def __init__(self, gw: Gateway, failure_delay_s: float = 0.5) -> None:
+    `throttle` counts failed admin credentials; the admin API shares it."""
+
+    def __init__(self, gw: Gateway, throttle: LoginThrottle, failure_delay_s: float = 0.5) -> None:
         self.gw = gw
         self._key = session_key(gw.keyring.server_secret)  # fetched once, at build
-        self._throttle = LoginThrottle(gw.clock.monotonic)
+        self._throttle = throttle
         self._failure_delay_s = failure_delay_s
         self._reader = StoreReader(gw.store.path)
         static = resources.files("bastion.dashboard") / "static"
@@ -157,6 +165,9 @@ class Dashboard:
         return ex.scheme == "https"
 
     async def login(self, ex: Exchange) -> None:
+        if cross_site(ex):  # a form on another site posting here: refused before anything else
+            emit("dashboard_login_cross_site", client=ex.client)
+            raise PermissionDenied("the login form only accepts posts from the dashboard itself")
         form = parse_qs((await ex.read_body(MAX_LOGIN_BODY)).decode("utf-8", "replace"))
         presented = (form.get("admin_key") or [""])[0].strip()
         if self._throttle.locked(ex.client):
@@ -223,6 +234,16 @@ class Dashboard:
 
     def close(self) -> None:
         self._reader.close()
+
+
+def cross_site(ex: Exchange) -> bool:
+    """Whether a browser says this request comes from another site: an Origin other than the
+    dashboard's own (`null` included), or else Sec-Fetch-Site: cross-site. Clients that are not
+    browsers send neither and pass."""
+    origin = ex.text(b"origin")
+    if origin is not None:
+        return origin != f"{ex.scheme}://{ex.text(b'host') or ''}"
+    return ex.text(b"sec-fetch-site") == "cross-site"
 
 
 def _params(ex: Exchange) -> dict[str, str]:

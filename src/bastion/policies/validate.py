@@ -7,12 +7,17 @@ original bytes are what goes upstream, so prompt-cache prefixes stay byte-identi
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from bastion.errors import InvalidRequest
+from bastion.operations import check_model_id
+
+MAX_USER_ID = 256
+"""The longest end-user id (x-bastion-user, metadata.user_id), after normalisation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ def parse_messages_request(raw: bytes) -> MessagesRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model: a model id string is required")
+    check_model_id(model, "model")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidRequest("messages: a list of messages is required")
@@ -68,6 +74,20 @@ def _metadata_user(body: dict[str, Any]) -> str | None:
         return None
     if not isinstance(user, str):
         raise InvalidRequest("metadata.user_id: must be a string")
+    return normalize_user(user, "metadata.user_id")
+
+
+def normalize_user(value: str, source: str) -> str:
+    """An end-user id in one spelling: Unicode NFKC, no surrounding space, 1-256 characters,
+    no control or format characters. Two spellings of one id would get two rate limits and two
+    budgets; InvalidRequest names `source` when the value cannot be an id."""
+    user = unicodedata.normalize("NFKC", value).strip()
+    if not user:
+        raise InvalidRequest(f"{source}: an end-user id cannot be empty")
+    if len(user) > MAX_USER_ID:
+        raise InvalidRequest(f"{source}: longer than {MAX_USER_ID} characters")
+    if any(unicodedata.category(ch)[0] == "C" for ch in user):
+        raise InvalidRequest(f"{source}: control or invisible format characters are not allowed")
     return user
 
 

@@ -1,0 +1,140 @@
+"""`AiohttpTransport`: the alternative upstream client (`server.upstream_client: aiohttp`).
+
+Same contract as the default `ReqwestTransport`: no redirects, no decompression, proxies from
+config only, response heads limited by aiohttp's parser (8,190 bytes a line), a cap on response
+size, and no request ever sent twice (aiohttp re-sends on a dead pooled connection only for
+idempotent methods; the Messages API is POST).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
+
+import aiohttp
+
+from bastion.errors import UpstreamTimeout, UpstreamUnavailable
+from bastion.upstream import (
+    ClientSettings,
+    Headers,
+    ProxySettings,
+    Reply,
+    Timeouts,
+    UpstreamStreamError,
+    too_large,
+)
+
+
+class _AiohttpReply:
+    def __init__(self, response: aiohttp.ClientResponse, limit: int) -> None:
+        self._response = response
+        self._limit = limit
+        self.status = response.status
+        self.headers: Headers = list(response.raw_headers)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        size = 0
+        try:
+            async for chunk in self._response.content.iter_any():
+                size += len(chunk)
+                if size > self._limit:
+                    self._response.close()
+                    raise UpstreamStreamError(too_large(self._limit))
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamStreamError(_describe(exc)) from exc
+        finally:
+            self._response.release()
+
+    async def read(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in self._response.content.iter_any():
+                size += len(chunk)
+                if size > self._limit:
+                    self._response.close()
+                    raise UpstreamUnavailable(too_large(self._limit))
+                parts.append(chunk)
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream stopped sending the response body") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"upstream broke off the response: {_describe(exc)}") from exc
+        finally:
+            self._response.release()
+        return b"".join(parts)
+
+    def close(self) -> None:
+        """Abort: close the connection rather than return a half-read one to the pool."""
+        self._response.close()
+
+
+class AiohttpTransport:
+    """Pooled keep-alive connections, proxies per upstream origin as the settings say."""
+
+    def __init__(self, settings: ClientSettings | None = None) -> None:
+        self._settings = settings or ClientSettings()
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        settings = self._settings
+        tls = ssl.create_default_context(cafile=settings.ca_file)
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections, keepalive_timeout=settings.keepalive_s,
+            ttl_dns_cache=300, ssl=tls,
+        )  # fmt: skip
+        return aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            trust_env=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    def proxy_for(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        if origin not in self._proxies:
+            self._proxies[origin] = choose_proxy(parts.scheme, parts.netloc, self._settings.proxy)
+        return self._proxies[origin]
+
+    async def request(
+        self, method: str, url: str, headers: Headers, body: bytes | None, timeouts: Timeouts
+    ) -> Reply:
+        if self._session is None:
+            self._session = self._open()
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=None)
+        str_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+        try:
+            response = await self._session.request(
+                method, url, headers=str_headers, data=body, timeout=timeout,
+                allow_redirects=False, proxy=self.proxy_for(url),
+            )  # fmt: skip
+        except TimeoutError as exc:
+            raise UpstreamTimeout("upstream did not answer in time") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable(f"upstream unreachable: {_describe(exc)}") from exc
+        return _AiohttpReply(response, self._settings.max_response_bytes)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def choose_proxy(scheme: str, netloc: str, settings: ProxySettings) -> str | None:
+    """The proxy for an upstream origin: by scheme, unless NO_PROXY exempts its host."""
+    proxy = settings.https if scheme == "https" else settings.http
+    if proxy is None:
+        return None
+    host = netloc.rpartition("@")[2]
+    if settings.no_proxy and proxy_bypass_environment(host, {"no": settings.no_proxy}):
+        return None
+    return proxy
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
