@@ -107,9 +107,10 @@ class ServerConfig(Section):
     """Request headers to pass upstream besides the Messages API's own (e.g. x-mock-scenario for
     `bastion mock`, or one your egress proxy needs); checked like them. Credentials, cookies,
     hop-by-hop, forwarding and x-bastion-* headers cannot be named."""
-    upstream_client: Literal["pyreqwest", "aiohttp"] = "pyreqwest"
-    """The upstream HTTP client: pyreqwest (Rust reqwest/hyper, the cheaper per request over
-    TLS, see bench/README.md) or aiohttp."""
+    upstream_client: Literal["aiohttp", "pyreqwest"] = "aiohttp"
+    """The upstream HTTP client: aiohttp, or pyreqwest (Rust reqwest/hyper: cheaper per request,
+    see bench/README.md, but a request cancelled before its answer starts runs on until the
+    upstream answers; `bastion.transport_reqwest` says why that keeps it from the default)."""
     upstream_proxy: str | None = None
     """A proxy for every upstream call (http://[user:password@]host:port). Unset: the
     environment's HTTPS_PROXY or HTTP_PROXY, by the upstream URL's scheme."""

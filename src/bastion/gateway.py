@@ -304,9 +304,9 @@ def build_gateway(
 def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Transport:
     """The upstream client that `server.upstream_client` names, with its limits and proxies."""
     settings = client_settings(config.server, environ)
-    if config.server.upstream_client == "aiohttp":
-        return AiohttpTransport(settings)
-    return ReqwestTransport(settings)
+    if config.server.upstream_client == "pyreqwest":
+        return ReqwestTransport(settings)
+    return AiohttpTransport(settings)
 
 
 def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:

@@ -22,6 +22,7 @@ MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 digit (so never a dot segment). Anthropic's ids are far narrower; the margin is for other hosts'
 spellings (`@` on Vertex, `:` on Bedrock)."""
 MAX_QUERY_BYTES = 1024
+_FIXED_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/models"})
 _DIGITS = re.compile(r"[0-9]{1,4}")
 MAX_LIST_LIMIT = 1000
 SUPPORTED = (
@@ -70,6 +71,8 @@ def check_model_id(value: str, field: str) -> str:
 
 def safe_path(path: str) -> str:
     """A client's path as it may be logged or stored: percent-encoded, at most 256 characters."""
+    if path in _FIXED_PATHS:
+        return path
     return quote(path, safe="/")[:256]
 
 

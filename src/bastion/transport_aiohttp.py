@@ -1,9 +1,10 @@
-"""`AiohttpTransport`: the alternative upstream client (`server.upstream_client: aiohttp`).
+"""`AiohttpTransport`: the default upstream client (`server.upstream_client: aiohttp`).
 
-Same contract as the default `ReqwestTransport`: no redirects, no decompression, proxies from
-config only, response heads limited by aiohttp's parser (8,190 bytes a line), a cap on response
-size, and no request ever sent twice (aiohttp re-sends on a dead pooled connection only for
-idempotent methods; the Messages API is POST).
+The same contract as `ReqwestTransport`, and one thing more: a cancelled request (a first-byte
+timeout, say) closes its connection at once and is never sent later. In short: no redirects,
+no decompression, proxies from config only, response heads limited by aiohttp's parser (8,190
+bytes a line), a cap on response size, and no request ever sent twice (aiohttp re-sends on a
+dead pooled connection only for idempotent methods; the Messages API is POST).
 """
 
 from __future__ import annotations

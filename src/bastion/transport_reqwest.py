@@ -1,12 +1,18 @@
 """`ReqwestTransport`: the upstream client on pyreqwest (Rust reqwest and hyper, with rustls).
 
-Chosen by measurement over TLS, as production runs (bench/README.md): the cheapest client per
-request here, with hyper's parser and its limits on response heads, keep-alive pools, proxies
-and HTTP/2. Bastion sets what is its own: no redirects (the key never follows one), no
+The cheaper client per request over TLS (bench/README.md), with hyper's parser and its limits on
+response heads, keep-alive pools, proxies and HTTP/2; chosen with `server.upstream_client:
+pyreqwest`. Bastion sets what is its own: no redirects (the key never follows one), no
 decompression (bytes pass as the upstream sent them), proxies from config only (the config
 layer reads the environment), a cap on response size, and errors in Bastion's shape. hyper
 replaces a pooled connection found closed only before the request was written; a request whose
 body was sent is never sent again.
+
+Not the default, for one limit of pyreqwest 0.15 (tests/integration/test_upstream_client.py):
+cancelling a request that waits for its response head does not stop it. It runs on in
+pyreqwest's runtime, holding its connection, until the upstream answers. So no connection cap is
+set here: a request queued for a slot could not be withdrawn either, and would reach the
+upstream after Bastion gave up on it (a bill nobody sees).
 """
 
 from __future__ import annotations
@@ -42,15 +48,19 @@ class ReqwestReply:
 
     A body read to its end leaves the connection in the pool. Anything else (a `close()`, a
     cancelled or failed read, a body over the limit) closes the connection and frees its slot
-    under `max_connections` right away: pyreqwest does that only on the request's `__aexit__`,
-    and merely dropping the response left both held while the upstream sent nothing more.
+    right away: pyreqwest does that only on the request's `__aexit__`, and merely dropping the
+    response left it held while the upstream sent nothing more.
     A `close()` while another task awaits `chunks()` takes effect when that read returns:
     pyreqwest's `__aexit__` waits for the reader, which a pending read holds.
     """
 
-    __slots__ = ("_limit", "_request", "_response", "headers", "status")
+    __slots__ = ("_closing", "_limit", "_request", "_response", "headers", "status")
 
-    def __init__(self, request: StreamRequest, response: Response, limit: int) -> None:
+    def __init__(
+        self, request: StreamRequest, response: Response, limit: int,
+        closing: set[asyncio.Task[None]],
+    ) -> None:  # fmt: skip
+        self._closing = closing
         self._request: StreamRequest | None = request
         self._response: Response | None = response
         self._limit = limit
@@ -108,20 +118,18 @@ class ReqwestReply:
         """Let go of the response: a read one returns its connection, a partial one closes it."""
         request, self._request, self._response = self._request, None, None
         if request is not None:
-            abort_soon(request)
+            abort_soon(request, self._closing)
 
 
-_aborting: set[asyncio.Task[None]] = set()
-
-
-def abort_soon(request: StreamRequest) -> None:
-    """Close an unfinished streamed response from sync code (its `__aexit__` is a coroutine)."""
+def abort_soon(request: StreamRequest, pending: set[asyncio.Task[None]]) -> None:
+    """Close an unfinished streamed response from sync code (its `__aexit__` is a coroutine);
+    `pending` holds the task until it is done (the event loop keeps only weak references)."""
     try:
         task = asyncio.get_running_loop().create_task(abort(request))
     except RuntimeError:  # no loop left to run it on: dropping it is all that can be done
         return
-    _aborting.add(task)
-    task.add_done_callback(_aborting.discard)
+    pending.add(task)
+    task.add_done_callback(pending.discard)
 
 
 async def abort(request: StreamRequest) -> None:
@@ -130,11 +138,15 @@ async def abort(request: StreamRequest) -> None:
 
 
 class ReqwestTransport:
-    """One pyreqwest client per connect timeout in use (the only per-client timeout it takes)."""
+    """One pyreqwest client per connect timeout in use (the only per-client timeout it takes).
+
+    `settings.max_connections` is not applied (see the module's docstring)."""
 
     def __init__(self, settings: ClientSettings | None = None) -> None:
         self._settings = settings or ClientSettings()
         self._clients: dict[float, Client] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        """Responses being closed (their `__aexit__` runs as a task)."""
 
     def _client(self, connect_s: float) -> Client:
         client = self._clients.get(connect_s)
@@ -161,7 +173,7 @@ class ReqwestTransport:
             raise UpstreamTimeout(f"upstream did not answer in time: {describe(exc)}") from exc
         except PyreqwestError as exc:
             raise UpstreamUnavailable(f"upstream unreachable: {describe(exc)}") from exc
-        return ReqwestReply(request, response, self._settings.max_response_bytes)
+        return ReqwestReply(request, response, self._settings.max_response_bytes, self._closing)
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -182,7 +194,6 @@ def build_client(settings: ClientSettings, connect_s: float) -> Client:
         .http1_lower_case_headers()
         .connect_timeout(timedelta(seconds=connect_s))
         .pool_idle_timeout(timedelta(seconds=settings.keepalive_s))
-        .max_connections(settings.max_connections)
         .no_proxy()
     )
     for proxy in proxies(settings.proxy):

@@ -1,6 +1,6 @@
 """The upstream HTTP client, separated from its transport (as httpx does).
 
-`Transport` is what tests swap: `ReqwestTransport` (the default) and `AiohttpTransport` talk to
+`Transport` is what tests swap: `AiohttpTransport` (the default) and `ReqwestTransport` talk to
 Anthropic over real sockets with keep-alive pooling, proxies, limits and back-pressure;
 `bastion.asgi_transport.ASGITransport` calls an ASGI app in-process. Bodies are forwarded as the
 client sent them, never re-serialised. No transport ever sends a request twice: a request whose

@@ -21,7 +21,7 @@ ENVIRON = {"UPSTREAM_KEY": "sk-ant-test"}
 @pytest.mark.parametrize(
     ("server", "expected"),
     [
-        ("", ReqwestTransport),
+        ("", AiohttpTransport),
         ("server: {upstream_client: pyreqwest}", ReqwestTransport),
         ("server: {upstream_client: aiohttp}", AiohttpTransport),
     ],
