@@ -159,8 +159,10 @@ def start_gateway(
     upstream_url: str,
     extra: str = DEFAULT_EXTRA,
     more_upstreams: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
     **server: object,
 ) -> Gateway:
+    """`bastion serve` over `upstream_url`; `env` adds to the process environment."""
     port = free_port()
     config = write_config(workdir, upstream_url, port, extra, more_upstreams, **server)
     out = workdir / f"gateway-{port}.out"
@@ -168,7 +170,7 @@ def start_gateway(
         [sys.executable, "-m", "bastion", "serve", "--config", str(config)],
         stdout=out.open("wb"),
         stderr=(workdir / f"gateway-{port}.err").open("wb"),
-        env={**os.environ, "TEST_UPSTREAM_KEY": UPSTREAM_KEY},
+        env={**os.environ, "TEST_UPSTREAM_KEY": UPSTREAM_KEY, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,6 +1,6 @@
 """Both upstream transports on real sockets: proxies, no replays, limits, back-pressure, TLS.
 
-Every test runs once per transport (`ReqwestTransport`, the default, and `AiohttpTransport`)
+Every test runs once per transport (`AiohttpTransport`, the default, and `ReqwestTransport`)
 against `ScriptedServer`, whose scripts misbehave on purpose, and checks what the server saw.
 """
 
