@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-import orjson
 
 from bastion import guardrails, idempotent
-from bastion.admin import AdminAPI
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
 from bastion.asgi import (
-    JSON,
     ClientGone,
     Exchange,
     Headers,
@@ -28,14 +23,13 @@ from bastion.asgi import (
 )
 from bastion.config import ConfigError, RouteConfig
 from bastion.config_base import NAME
-from bastion.dashboard.web import Dashboard
 from bastion.dispatch import Dispatch, Upstream
 from bastion.errors import BastionError, InvalidRequest, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
 from bastion.guardrails import BudgetExceeded, Holds
+from bastion.operational import OperationalEndpoints
 from bastion.operations import SUPPORTED, Operation, resolve_operation, safe_path
 from bastion.policies.agentguard import AgentRunLimited
-from bastion.policies.client_address import TrustedProxies
 from bastion.policies.control import effective_model
 from bastion.policies.forward_headers import (
     check_header_block,
@@ -45,7 +39,6 @@ from bastion.policies.forward_headers import (
 )
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
-from bastion.policies.login_throttle import LoginThrottle
 from bastion.policies.validate import normalize_user, parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
@@ -65,11 +58,9 @@ class GatewayApp:
         self.max_body = gateway.config.server.max_body_bytes
         self.max_header_bytes = gateway.config.server.max_header_bytes
         self.max_headers = gateway.config.server.max_headers
-        self.extra_headers = frozenset(h.encode() for h in gateway.config.server.forward_headers)
-        self.proxies = TrustedProxies(gateway.config.server.trusted_proxies)
-        throttle = LoginThrottle(gateway.clock.monotonic)  # one count for every admin credential
-        self.admin = AdminAPI(gateway, throttle)
-        self.dashboard = Dashboard(gateway, throttle)
+        self.forwardable = frozenset(h.encode() for h in gateway.config.server.forward_headers)
+        """Headers the operator lets through besides the Messages API's own."""
+        self.operational = OperationalEndpoints(gateway)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -90,7 +81,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gw.stop()
-                self.dashboard.close()
+                self.operational.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -102,7 +93,7 @@ class GatewayApp:
         if not ex.path.startswith("/v1/"):
             try:
                 check_header_block(ex.headers, self.max_header_bytes, self.max_headers)
-                await self.operational(ex)
+                await self.operational.handle(ex)
             except BastionError as err:
                 await ex.respond_error(err)
             return
@@ -156,9 +147,7 @@ class GatewayApp:
         """POST /v1/messages, the whole pipeline in order."""
         gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
-        forwarded = forwarded_headers(
-            ex.headers, self.extra_headers
-        )  # 3. headers by allow-list, checked
+        forwarded = forwarded_headers(ex.headers, self.forwardable)  # 3. allow-listed headers
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
         record.sample = gw.sampler.start(raw)  # 15. held by reference until the request ends
         request = parse_messages_request(raw)  # 3. JSON shape
@@ -238,7 +227,7 @@ class GatewayApp:
         self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
     ) -> None:
         principal = await self.authenticate(ex, record)
-        forwarded = forwarded_headers(ex.headers, self.extra_headers)
+        forwarded = forwarded_headers(ex.headers, self.forwardable)
         raw = await ex.read_body(self.max_body)
         record.model_requested = parse_messages_request(raw).model
         route_name = _route(ex)
@@ -251,7 +240,7 @@ class GatewayApp:
         self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
     ) -> None:
         principal = await self.authenticate(ex, record)
-        forwarded = forwarded_headers(ex.headers, self.extra_headers)
+        forwarded = forwarded_headers(ex.headers, self.forwardable)
         await self.forward(ex, principal, operation, forwarded, None, record, t0)
         record.cost_micros = 0
 
@@ -288,30 +277,6 @@ class GatewayApp:
             ex, record, self.gw.clock, t0, self.gw.route_policies["default", False].timeouts
         )
         await relay_json(ctx, reply.status, returned_headers(reply.headers), answer, message=False)
-
-    async def operational(self, ex: Exchange) -> None:
-        """Health, metrics and admin endpoints; not API traffic, so not in the request log."""
-        peer = ex.client
-        ex.client = self.proxies.client(peer, ex.text(b"x-forwarded-for"))
-        ex.scheme = self.proxies.scheme(peer, ex.scheme, ex.text(b"x-forwarded-proto"))
-        if ex.path == "/healthz":
-            await ex.respond(200, [JSON], b'{"status":"ok"}')
-        elif ex.path == "/metrics":
-            headers = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
-            budgets = await self.gw.ledger.snapshot(self.gw.clock.wall())
-            await ex.respond(200, headers, self.gw.metrics.render(budgets))
-        elif ex.path.startswith("/admin/"):
-            await self.admin.handle(ex)
-        elif ex.path == "/dashboard" or ex.path.startswith("/dashboard/"):
-            await self.dashboard.handle(ex)
-        elif ex.path == "/readyz":
-            problems = await self.gw.readiness()
-            body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}
-            if problems:
-                body["problems"] = problems
-            await ex.respond(503 if problems else 200, [JSON], orjson.dumps(body))
-        else:
-            await ex.respond_error(NotFound(f"{ex.method} {ex.path} not found"))
 
 
 def _sample_error(record: RequestRecord, body: bytes) -> None:

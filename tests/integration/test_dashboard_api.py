@@ -94,7 +94,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         gateway.writer.submit(record)
     gateway.writer.flush()  # stores the batch, then the rollup sink counts it
     app = GatewayApp(gateway)
-    app.dashboard = Dashboard(gateway, app.admin.throttle, failure_delay_s=0.0)
+    endpoints = app.operational
+    endpoints.dashboard = Dashboard(gateway, endpoints.admin.throttle, failure_delay_s=0.0)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://gateway")
     yield Site(gateway, app, http, now)
     await http.aclose()
@@ -397,7 +398,7 @@ async def test_without_admin_keys_the_dashboard_is_off(tmp_path: Path) -> None:
 async def test_shutdown_closes_the_dashboards_store_connection(site: Site) -> None:
     await site.login()
     assert (await site.http.get("/dashboard/api/rates.json")).status_code == 200
-    reader = site.app.dashboard._reader
+    reader = site.app.operational.dashboard._reader
     opened = reader.run(lambda conn: conn)
     incoming = [{"type": "lifespan.shutdown"}]
     sent: list[dict[str, Any]] = []
