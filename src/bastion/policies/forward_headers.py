@@ -29,8 +29,19 @@ MAX_VALUE_BYTES = 256
 MAX_BETA_BYTES = 2048
 """`anthropic-beta` is a comma list; Claude Code sends a dozen flags at once."""
 MAX_FORWARDED = 48
-_VALUE = re.compile(rb"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
-"""Visible ASCII, inner spaces allowed: no control characters, no CR or LF, no 8-bit bytes."""
+_VISIBLE_OR_SPACE = bytes(range(0x20, 0x7F))
+
+
+def clean_value(value: bytes) -> bool:
+    """Visible ASCII, inner spaces allowed: no control characters, no CR or LF, no 8-bit bytes
+    (`translate` deletes the allowed bytes; anything left is not allowed)."""
+    return (
+        bool(value)
+        and not value.translate(None, _VISIBLE_OR_SPACE)
+        and value[0] != 0x20
+        and value[-1] != 0x20
+    )
+
 
 RETURNED = frozenset(
     {
@@ -77,7 +88,7 @@ def forwarded_headers(
             limit = MAX_BETA_BYTES if name == b"anthropic-beta" else MAX_VALUE_BYTES
             if len(value) > limit:
                 raise InvalidRequest(f"header {name.decode()}: longer than {limit} bytes")
-            if not _VALUE.fullmatch(value):
+            if not clean_value(value):
                 raise InvalidRequest(f"header {name.decode()}: only visible ASCII is allowed")
             out.append((name, value))
     if len(out) > MAX_FORWARDED:
@@ -106,8 +117,5 @@ def check_header_block(
     """Refuse (431) a request whose headers together pass `max_bytes` or number over `max_count`."""
     if len(headers) > max_count:
         raise HeadersTooLarge(f"more than {max_count} request headers")
-    size = 0
-    for name, value in headers:
-        size += len(name) + len(value) + 4
-    if size > max_bytes:
+    if sum(len(name) + len(value) + 4 for name, value in headers) > max_bytes:
         raise HeadersTooLarge(f"request headers are larger than {max_bytes} bytes in all")
