@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import uvicorn
 
-from minimal_proxy import arguments
+from minimal_proxy import arguments, tls_context
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -29,9 +29,10 @@ REPLY_DROP = frozenset({"content-length", "transfer-encoding", "connection", "da
 class PassThrough:
     """The whole app: read the body, forward it, answer with what came back."""
 
-    def __init__(self, upstream: str, api_key: str) -> None:
+    def __init__(self, upstream: str, api_key: str, ca_file: str | None = None) -> None:
         self.url = upstream.rstrip("/") + "/v1/messages"
         self.api_key = api_key
+        self.ca_file = ca_file
         self.session: aiohttp.ClientSession | None = None
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
@@ -48,7 +49,8 @@ class PassThrough:
 
     async def forward(self, scope: Message, receive: Receive, send: Send) -> None:
         if self.session is None:
-            self.session = aiohttp.ClientSession(auto_decompress=False)
+            connector = aiohttp.TCPConnector(ssl=tls_context(self.ca_file))
+            self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         body = await self.read_body(receive)
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k not in DROP]
         headers.append(("x-api-key", self.api_key))
@@ -71,7 +73,8 @@ class PassThrough:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    serve(PassThrough(args.upstream, os.environ.get("ANTHROPIC_API_KEY", "")), args.port)
+    api_key = os.environ.get("ANTHROPIC_API_KEY", "")
+    serve(PassThrough(args.upstream, api_key, args.ca_file), args.port)
 
 
 def serve(app: Any, port: int) -> None:

@@ -6,6 +6,8 @@ upstream with the upstream key swapped in, returns a JSON body whole, and relays
 chunk by chunk as it arrives.
 
     .venv/bin/python bench/minimal_proxy.py --port 8790 --upstream http://127.0.0.1:8788
+
+With an https upstream signed by a private CA, add `--ca-file ca.pem` (bench/run.py --tls).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -24,6 +27,7 @@ HOP_BY_HOP = frozenset(
 )
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 UPSTREAM = web.AppKey("upstream", str)
+TLS = web.AppKey("tls", ssl.SSLContext)
 
 
 def forwarded(headers: Mapping[str, str], api_key: str | None = None) -> dict[str, str]:
@@ -52,7 +56,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def aiohttp_client(app: web.Application) -> AsyncIterator[None]:
-    app[SESSION] = aiohttp.ClientSession(auto_decompress=False)
+    connector = aiohttp.TCPConnector(ssl=app[TLS])
+    app[SESSION] = aiohttp.ClientSession(connector=connector, auto_decompress=False)
     yield
     await app[SESSION].close()
 
@@ -72,13 +77,23 @@ def arguments(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=8790)
     parser.add_argument("--upstream", default="http://127.0.0.1:8788")
+    parser.add_argument("--ca-file", help="PEM of extra CAs to trust for an https upstream")
     return parser.parse_args()
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The default verifying context (system CAs), plus `ca_file`'s CAs when given."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     app = web.Application(client_max_size=32 * 2**20)
     app[UPSTREAM] = args.upstream.rstrip("/") + "/v1/messages"
+    app[TLS] = tls_context(args.ca_file)
     app.cleanup_ctx.append(aiohttp_client)
     app.router.add_post("/v1/messages", messages)
     uvloop.run(serve(app, args.port))

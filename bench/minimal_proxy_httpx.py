@@ -16,7 +16,7 @@ import httpx
 import uvloop
 from aiohttp import web
 
-from minimal_proxy import UPSTREAM, arguments, forwarded, serve
+from minimal_proxy import TLS, UPSTREAM, arguments, forwarded, serve, tls_context
 
 CLIENT = web.AppKey("client", httpx.AsyncClient)
 
@@ -46,7 +46,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def httpx_client(app: web.Application) -> AsyncIterator[None]:
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-    app[CLIENT] = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600.0, connect=10.0))
+    timeout = httpx.Timeout(600.0, connect=10.0)
+    app[CLIENT] = httpx.AsyncClient(limits=limits, timeout=timeout, verify=app[TLS])
     yield
     await app[CLIENT].aclose()
 
@@ -55,6 +56,7 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     app = web.Application(client_max_size=32 * 2**20)
     app[UPSTREAM] = args.upstream.rstrip("/") + "/v1/messages"
+    app[TLS] = tls_context(args.ca_file)
     app.cleanup_ctx.append(httpx_client)
     app.router.add_post("/v1/messages", messages)
     uvloop.run(serve(app, args.port))

@@ -2,7 +2,10 @@
 
 The targets are those of issue 2 and DESIGN.md: Bastion's added p50 under 1 ms at c=1; its CPU
 per request within 1.5x of the bare aiohttp proxy's; RSS flat over a 100k-request soak; a 10 MB
-stream relayed without RSS growth. Each verdict carries the figures it was judged on.
+stream relayed without RSS growth. And the TLS issue's bar: Bastion's CPU per request within
+1.3x of the bare pass-through with the same upstream client (`asgi` for aiohttp, `asgi-reqwest`
+for pyreqwest), judged in every cell (meant over TLS, `--tls`; reported over plain HTTP too).
+Each verdict carries the figures it was judged on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from measure import Cell
 
 ADDED_P50_LIMIT_MS = 1.0
 CPU_RATIO_LIMIT = 1.5
+SAME_CLIENT_RATIO_LIMIT = 1.3
+SAME_CLIENT = (
+    ("aiohttp", "bastion-aiohttp", "asgi"),
+    ("pyreqwest", "bastion-reqwest", "asgi-reqwest"),
+)
+"""Per upstream client: Bastion with it, and the bare pass-through with the same client."""
 COLUMNS = (
     ("target", 14, "{}"),
     ("c", 3, "{}"),
@@ -105,20 +114,39 @@ def added_latency_verdict(cells: list[Cell]) -> Verdict:
     return Verdict("added p50 < 1 ms at c=1", met, evidence)
 
 
-def cpu_ratio_verdict(cells: list[Cell]) -> Verdict:
-    name = "Bastion CPU/request <= 1.5x minimal proxy"
+def cpu_ratio_verdict(
+    cells: list[Cell],
+    reference: str = "minimal",
+    limit: float = CPU_RATIO_LIMIT,
+    name: str = "Bastion CPU/request <= 1.5x minimal proxy",
+    target: str = "bastion",
+) -> Verdict:
     ratios = []
     for cell in cells:
-        if cell.target != "bastion":
+        if cell.target != target:
             continue
-        ref = _cell(cells, "minimal", cell.concurrency, cell.mode)
+        ref = _cell(cells, reference, cell.concurrency, cell.mode)
         if ref is not None and ref.cpu_us_per_request > 0:
             ratio = cell.cpu_us_per_request / ref.cpu_us_per_request
             ratios.append((f"c={cell.concurrency} {cell.mode}", ratio))
     if not ratios:
-        return Verdict(name, None, "bastion or minimal not measured")
+        return Verdict(name, None, f"{target} or {reference} not measured")
     evidence = ", ".join(f"{label} {ratio:.2f}x" for label, ratio in ratios)
-    return Verdict(name, all(r <= CPU_RATIO_LIMIT for _, r in ratios), evidence)
+    return Verdict(name, all(r <= limit for _, r in ratios), evidence)
+
+
+def same_client_verdicts(cells: list[Cell], default_client: str) -> list[Verdict]:
+    """Per client: Bastion with it (`bastion` itself for the default client, unless its
+    `bastion-<client>` variant was measured) against the pass-through with the same client."""
+    measured = {cell.target for cell in cells}
+    found = []
+    for client, variant, reference in SAME_CLIENT:
+        target = variant
+        if variant not in measured and client == default_client:
+            target = "bastion"
+        name = f"Bastion ({client}) CPU/request <= {SAME_CLIENT_RATIO_LIMIT}x {reference}"
+        found.append(cpu_ratio_verdict(cells, reference, SAME_CLIENT_RATIO_LIMIT, name, target))
+    return found
 
 
 def soak_verdict(soak: SoakResult | None) -> Verdict:
@@ -150,11 +178,15 @@ def big_stream_verdict(big: BigStreamResult | None) -> Verdict:
 
 
 def verdicts(
-    cells: list[Cell], soak: SoakResult | None, big: BigStreamResult | None
+    cells: list[Cell],
+    soak: SoakResult | None,
+    big: BigStreamResult | None,
+    default_client: str = "aiohttp",
 ) -> list[Verdict]:
     return [
         added_latency_verdict(cells),
         cpu_ratio_verdict(cells),
+        *same_client_verdicts(cells, default_client),
         soak_verdict(soak),
         big_stream_verdict(big),
     ]
@@ -165,9 +197,9 @@ def verdict_lines(items: list[Verdict]) -> str:
     return "\n".join(f"  {marks[v.met]} {v.target}: {v.evidence}" for v in items)
 
 
-def write_json(directory: Path, document: dict[str, object]) -> Path:
+def write_json(directory: Path, document: dict[str, object], suffix: str = "") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / time.strftime("%Y%m%d-%H%M%S.json")
+    path = directory / time.strftime(f"%Y%m%d-%H%M%S{suffix}.json")
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return path
 

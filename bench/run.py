@@ -9,6 +9,7 @@ bench/results/. See bench/README.md.
 
     .venv/bin/python bench/run.py                 # the matrix, about a minute
     .venv/bin/python bench/run.py --quick         # ~20 s
+    .venv/bin/python bench/run.py --tls --candidates --repeat 3   # gateway->upstream over TLS
     .venv/bin/python bench/run.py --candidates --memory-soak --big-stream --profile
 """
 
@@ -39,22 +40,29 @@ DEFAULT_TARGETS = ("mock", "bastion", "minimal")
 QUIET_PCT = 10.0
 """A try during which the rest of the machine used more CPU than this (% of all cores) is set
 aside when quieter tries of the same cell exist."""
-CANDIDATES = ("bastion-aiohttp", "asgi", "asgi-lean", "minimal-httpx")
+CANDIDATES = ("bastion-aiohttp", "bastion-reqwest", "asgi", "asgi-reqwest", "minimal-httpx")
+BASTION_VARIANTS = (("bastion-aiohttp", "aiohttp"), ("bastion-reqwest", "pyreqwest"))
+"""Bastion with `server.upstream_client` set: the same store, key and config otherwise."""
 SCRIPTS = (
     ("minimal", "minimal_proxy.py"),
     ("minimal-httpx", "minimal_proxy_httpx.py"),
     ("asgi", "asgi_proxy.py"),
-    ("asgi-lean", "asgi_proxy_lean.py"),
+    ("asgi-reqwest", "asgi_proxy_reqwest.py"),
 )
 LABELS = (
     ("mock", "bastion mock, direct (the baseline)"),
-    ("bastion", "bastion serve: uvicorn+httptools+uvloop, plain ASGI, lean client, policies"),
+    ("bastion", "bastion serve: uvicorn+httptools+uvloop, plain ASGI, policies, default client"),
     ("bastion-aiohttp", "bastion serve as above with server.upstream_client: aiohttp"),
+    ("bastion-reqwest", "bastion serve as above with server.upstream_client: pyreqwest"),
     ("minimal", "bare aiohttp server + aiohttp client + uvloop (bench/minimal_proxy.py)"),
     ("asgi", "uvicorn+httptools+uvloop, plain ASGI, aiohttp client, no policies"),
-    ("asgi-lean", "uvicorn+httptools+uvloop, plain ASGI, bastion.httpclient (lean), no policies"),
+    (
+        "asgi-reqwest",
+        "uvicorn+httptools+uvloop, plain ASGI, pyreqwest (Bastion's client), no policies",
+    ),
     ("minimal-httpx", "bare aiohttp server + httpx client + uvloop"),
 )
+TLS_LABEL = "bench/tls_mock.py: bastion mock's app over HTTPS, called directly (the baseline)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,8 @@ class Setup:
     mock: servers.Server
     config: Path
     api_key: str
+    tls: servers.Tls | None = None
+    """With --tls: the local CA and the mock's certificate (the proxies trust the CA)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,7 +110,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--big-stream", action="store_true", help="10 MB streams via Bastion and minimal"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy Bastion at c=32")
+    parser.add_argument(
+        "--profile-target",
+        default="bastion",
+        choices=["bastion", *dict(BASTION_VARIANTS)],
+        help="which Bastion --profile records (default bastion)",
+    )
     parser.add_argument("--no-matrix", action="store_true", help="only the long checks")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the mock serves HTTPS (local CA); proxies reach it over TLS, clients stay on HTTP",
+    )
     parser.add_argument(
         "--output", type=Path, default=BENCH_DIR / "results", help="where the JSON file goes"
     )
@@ -125,13 +146,15 @@ def python_runner(spec: LoadSpec) -> LoadResult:
 
 
 @contextmanager
-def shared_setup() -> Iterator[Setup]:
+def shared_setup(tls: bool = False) -> Iterator[Setup]:
     with tempfile.TemporaryDirectory(prefix="bastion-bench-") as tmp:
         workdir = Path(tmp)
-        mock = servers.start_mock(workdir)
+        certs = servers.make_tls(workdir) if tls else None
+        mock = servers.start_mock(workdir, certs)
         try:
-            config = servers.bastion_config(workdir, mock.url)
-            yield Setup(workdir, mock, config, servers.create_bastion_key(config))
+            ca_file = certs.ca_file if certs else None
+            config = servers.bastion_config(workdir, mock.url, ca_file)
+            yield Setup(workdir, mock, config, servers.create_bastion_key(config), certs)
         finally:
             servers.stop(mock)
 
@@ -144,14 +167,15 @@ def running(name: str, setup: Setup) -> Iterator[servers.Server]:
         return
     if name == "bastion":
         server = servers.start_bastion(setup.config, setup.workdir)
-    elif name == "bastion-aiohttp":
-        config = servers.with_upstream_client(setup.config, "aiohttp")
+    elif name in dict(BASTION_VARIANTS):
+        config = servers.with_upstream_client(setup.config, dict(BASTION_VARIANTS)[name])
         server = servers.start_bastion(config, setup.workdir, name)
     else:
         script = dict(SCRIPTS).get(name)
         if script is None:
             sys.exit(f"unknown target {name!r}")
-        server = servers.start_script(name, script, setup.mock.url, setup.workdir)
+        ca_file = setup.tls.ca_file if setup.tls else None
+        server = servers.start_script(name, script, setup.mock.url, setup.workdir, ca_file)
     try:
         yield server
     finally:
@@ -227,11 +251,12 @@ def run_profile(
         print("profile: py-spy not installed (pip install -e '.[bench]'); skipped")
         return {}
     found = {}
+    name = args.profile_target
     for stream in (False, True):
         mode = "stream" if stream else "json"
-        spec = CellSpec("bastion", 32, stream, args.requests * 2, args.warmup)
-        out = args.output / f"{stamp}-bastion-c32-{mode}.pyspy.txt"
-        with running("bastion", setup) as server:
+        spec = CellSpec(name, 32, stream, args.requests * 2, args.warmup)
+        out = args.output / f"{stamp}-{name}-c32-{mode}.pyspy.txt"
+        with running(name, setup) as server:
             runner(load_spec(server.url, setup.api_key, spec, spec.warmup))
             window = partial(runner, load_spec(server.url, setup.api_key, spec, spec.requests))
             try:
@@ -239,13 +264,21 @@ def run_profile(
             except (OSError, subprocess.SubprocessError) as exc:
                 print(f"profile: py-spy failed ({exc}); skipped")
                 continue
-        print(f"profile of Bastion, c=32 {mode} ({out.name}):\n{found[mode].lines()}")
+        print(f"profile of {name}, c=32 {mode} ({out.name}):\n{found[mode].lines()}")
     return found
 
 
-def print_table(cells: list[Cell], names: list[str]) -> None:
+def labels(tls: bool) -> dict[str, str]:
+    found = dict(LABELS)
+    found["bastion"] += f" ({servers.default_upstream_client()})"
+    return {**found, **({"mock": TLS_LABEL} if tls else {})}
+
+
+def print_table(cells: list[Cell], names: list[str], tls: bool) -> None:
     print()
-    for name, label in LABELS:
+    if tls:
+        print("  TLS: every proxy reaches the mock over HTTPS (local CA); wrk -> proxy is HTTP")
+    for name, label in labels(tls).items():
         if name in names:
             print(f"  {name:14} {label}")
     print()
@@ -257,14 +290,20 @@ def main(argv: list[str] | None = None) -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     os.sched_setaffinity(0, {servers.LOAD_CORE})
     loadgen, runner = choose_runner(args.loadgen)
+    if args.tls and loadgen != "wrk" and not args.no_matrix:
+        sys.exit("--tls needs wrk: bench/loadgen.py speaks plain HTTP only (to the TLS mock)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    source = servers.source_version()
     started = time.monotonic()
-    print(f"bench: load generator {loadgen}, {args.requests} requests per cell")
+    upstream = "HTTPS (local CA)" if args.tls else "HTTP"
+    print(
+        f"bench: load generator {loadgen}, {args.requests} requests per cell, upstream {upstream}"
+    )
     cells: list[Cell] = []
     soak = None
     big: list[checks.BigStreamResult] = []
     profiles: dict[str, pyspy.Profile] = {}
-    with shared_setup() as setup:
+    with shared_setup(args.tls) as setup:
         if not args.no_matrix:
             cells = run_matrix(setup, args, runner)
         if args.big_stream:
@@ -273,9 +312,11 @@ def main(argv: list[str] | None = None) -> None:
             soak = run_soak(setup, args.memory_soak, runner)
         if args.profile:
             profiles = run_profile(setup, args, runner, stamp)
-    verdicts = report.verdicts(cells, soak, big[0] if big else None)
+    verdicts = report.verdicts(
+        cells, soak, big[0] if big else None, servers.default_upstream_client()
+    )
     if cells:
-        print_table(cells, args.target_list)
+        print_table(cells, args.target_list, args.tls)
     print("\ntargets:")
     print(report.verdict_lines(verdicts))
     document = {
@@ -287,14 +328,17 @@ def main(argv: list[str] | None = None) -> None:
         "requests_per_cell": args.requests,
         "warmup_per_cell": args.warmup,
         "repeat": args.repeat,
-        "targets": dict(LABELS),
+        "upstream_tls": args.tls,
+        "bastion_default_client": servers.default_upstream_client(),
+        "source": source,
+        "targets": labels(args.tls),
         "cells": [cell.as_dict() for cell in cells],
         "memory_soak": soak.as_dict() if soak else None,
         "big_stream": [result.as_dict() for result in big],
         "profiles": {mode: asdict(p) for mode, p in profiles.items()},
         "verdicts": [asdict(v) for v in verdicts],
     }
-    path = report.write_json(args.output, document)
+    path = report.write_json(args.output, document, "-tls" if args.tls else "")
     shown = path.relative_to(BENCH_DIR.parent) if path.is_relative_to(BENCH_DIR.parent) else path
     print(f"\nresults: {shown}  ({document['seconds']} s)")
 
