@@ -80,10 +80,11 @@ def upstream_requests(raw: bytes) -> list[tuple[bytes, list[tuple[bytes, bytes]]
         head, sep, rest = raw.partition(b"\r\n\r\n")
         assert sep, f"an unframed tail reached the upstream: {raw[:200]!r}"
         line, *header_lines = head.split(b"\r\n")
-        headers = [tuple(h.split(b": ", 1)) for h in header_lines]
-        assert all(len(h) == 2 for h in headers), f"a malformed header line: {head!r}"
-        length = int(dict(headers).get(b"content-length", b"0"))  # type: ignore[arg-type]
-        found.append((line, headers, rest[:length]))  # type: ignore[arg-type]
+        pairs = [h.split(b": ", 1) for h in header_lines]
+        assert all(len(p) == 2 for p in pairs), f"a malformed header line: {head!r}"
+        headers = [(p[0].lower(), p[1]) for p in pairs]  # clients differ in the names' case
+        length = int(dict(headers).get(b"content-length", b"0"))
+        found.append((line, headers, rest[:length]))
         raw = rest[length:]
     return found
 

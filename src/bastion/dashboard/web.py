@@ -237,13 +237,18 @@ class Dashboard:
 
 
 def cross_site(ex: Exchange) -> bool:
-    """Whether a browser says this request comes from another site: an Origin other than the
-    dashboard's own (`null` included), or else Sec-Fetch-Site: cross-site. Clients that are not
-    browsers send neither and pass."""
+    """Whether a browser says this request comes from another site.
+
+    `Sec-Fetch-Site` decides when present (every current browser sends it): only `same-origin`
+    and `none` (typed or bookmarked) pass. Without it, an `Origin` must be the dashboard's own;
+    `null` is refused. The dashboard's `no-referrer` policy makes Chromium send `Origin: null`
+    on its own form, so the `Origin` alone cannot decide. Clients that are not browsers send
+    neither header and pass."""
+    site = ex.text(b"sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
     origin = ex.text(b"origin")
-    if origin is not None:
-        return origin != f"{ex.scheme}://{ex.text(b'host') or ''}"
-    return ex.text(b"sec-fetch-site") == "cross-site"
+    return origin is not None and origin != f"{ex.scheme}://{ex.text(b'host') or ''}"
 
 
 def _params(ex: Exchange) -> dict[str, str]:
