@@ -211,6 +211,9 @@ class GatewayApp:
             raise
 
     def account(self, record: RequestRecord, requested_model: str) -> None:
+        if record.usage_incomplete:
+            record.cost_micros = None  # billed, amount unknown: the budget counts the hold
+            return
         if record.fallback == "static" or record.status == 0 or record.outcome == "replayed":
             record.cost_micros = 0  # nothing was billed
             return

@@ -24,6 +24,9 @@ class Failure:
     status: int = 0
     headers: Headers | None = None
     body: bytes = b""
+    final: bool = False
+    """No further attempt, on this target or another: the upstream said `x-should-retry:
+    false`, or refused for a spend limit that every target shares."""
 
 
 def is_upstream_failure(status: int | None) -> bool:

@@ -35,7 +35,7 @@ from bastion.policies.validate import MessagesRequest
 from bastion.relay import RelayContext, relay_json, relay_stream
 from bastion.secrets import SecretValue
 from bastion.tracing import AttemptSpan
-from bastion.upstream import Reply, Timeouts, header_value
+from bastion.upstream import Reply, Timeouts, UpstreamStreamError, header_value
 
 ATTEMPTS_HEADER = b"x-bastion-upstream-attempts"
 
@@ -123,6 +123,8 @@ class Dispatch:
             if outcome is None:
                 return
             failure = outcome
+            if failure.final:
+                break
         await self.give_up(failure)
 
     async def try_target(self, target: Target) -> Failure | None:
@@ -148,7 +150,7 @@ class Dispatch:
                 outcome = await self.traced_attempt(env, target.model, body, breaker, admission)
             if outcome is None:
                 return None
-            if isinstance(outcome.error, UpstreamTimeout | NotReady):
+            if outcome.final or isinstance(outcome.error, UpstreamTimeout | NotReady):
                 return outcome  # a hung upstream, or no key: not retried (the deadline is shared)
             retry_after = parse_retry_after(text_headers(outcome.headers), self.gw.clock.wall())
             delay = next_attempt(
@@ -184,7 +186,11 @@ class Dispatch:
         if reply.status < 400:
             return await self.answer(reply, breaker, admission)
         if error_body is None:
-            error_body = await self.read(reply)
+            try:  # an error answer is not billed: a broken one may be tried again
+                error_body = await self.read(reply)
+            except (UpstreamTimeout, UpstreamUnavailable) as exc:
+                breaker.record(False, admission)
+                return Failure(exc)
         failed = is_upstream_failure(reply.status)
         breaker.record(not failed, admission)
         verdict = should_retry(
@@ -192,7 +198,8 @@ class Dispatch:
             stream_started=False, error_code=error_code(error_body),
         )  # fmt: skip
         if verdict.retry or failed:
-            return Failure(None, reply.status, reply.headers, error_body)
+            final = not verdict.retry  # x-should-retry: false, or a spend limit
+            return Failure(None, reply.status, reply.headers, error_body, final=final)
         self.ctx.record.upstream_request_id = header_value(reply.headers, b"request-id")
         await relay_json(
             self.ctx, reply.status, self.headers(reply.headers), error_body, message=True
@@ -242,16 +249,31 @@ class Dispatch:
             self.ctx.record.upstream_ms += (self.gw.clock.monotonic() - now) * 1000
 
     async def read(self, reply: Reply) -> bytes:
-        started = self.gw.clock.monotonic()
-        wait_s, limit = self.ctx.body_time_left(started)
+        """The whole body, with the idle limit re-armed at each chunk (a slow body that keeps
+        coming is not idle) under the request's total limit."""
+        clock, loop = self.gw.clock, asyncio.get_running_loop()
+        started = last_byte_at = clock.monotonic()
+        parts: list[bytes] = []
+        chunks = reply.chunks().__aiter__()
+        limit = "idle"
         try:
-            async with asyncio.timeout(wait_s):
-                return await reply.read()
+            async with asyncio.timeout(None) as deadline:
+                while True:
+                    wait_s, limit = self.ctx.body_time_left(last_byte_at)
+                    deadline.reschedule(loop.time() + wait_s)
+                    try:
+                        parts.append(await anext(chunks))
+                    except StopAsyncIteration:
+                        break
+                    last_byte_at = clock.monotonic()
         except TimeoutError:
             reply.close()
             raise UpstreamTimeout(describe_timeout(limit, self.ctx.timeouts)) from None
+        except UpstreamStreamError as exc:
+            raise UpstreamUnavailable(f"upstream broke off the response: {exc}") from exc
         finally:
-            self.ctx.record.upstream_ms += (self.gw.clock.monotonic() - started) * 1000
+            self.ctx.record.upstream_ms += (clock.monotonic() - started) * 1000
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def answer(
         self, reply: Reply, breaker: CircuitBreaker, admission: Admission
@@ -265,9 +287,14 @@ class Dispatch:
             return None
         try:
             body = await self.read(reply)
-        except UpstreamUnavailable as exc:  # broke before anything reached the client: retry
+        except (UpstreamTimeout, UpstreamUnavailable) as exc:
+            # A 2xx is a billed call, whatever happens to its body: never sent again. The cost
+            # is unknown, so the budget keeps the whole hold (RequestRecord.usage_incomplete).
             breaker.record(False, admission)
-            return Failure(exc)
+            record.usage_incomplete = True
+            exc.should_retry = False
+            self.ex.extra_headers.append((ATTEMPTS_HEADER, str(record.attempts).encode()))
+            raise
         breaker.record(True, admission)
         await relay_json(self.ctx, reply.status, headers, body, message=True)
         return None

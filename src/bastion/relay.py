@@ -96,7 +96,10 @@ async def relay_json(
     if status < 300 and message:
         summary = observe_message(body)
         if summary.error_type is not None or summary.model is None:
-            raise UpstreamUnavailable("upstream answered with a malformed Messages response body")
+            record.usage_incomplete = True  # a 2xx is billed; what it cost cannot be read
+            raise UpstreamUnavailable(
+                "upstream answered with a malformed Messages response body", should_retry=False
+            )
         record.model_served = summary.model
         record.response_id = summary.message_id
         record.stop_reason = summary.stop_reason
@@ -207,6 +210,7 @@ async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
 
 def _account(ctx: RelayContext, observer: StreamObserver) -> None:
     record = ctx.record
+    record.usage_incomplete = observer.error_type is None and not observer.saw_message_stop
     record.model_served = observer.model
     record.response_id = observer.message_id
     record.stop_reason = observer.stop_reason

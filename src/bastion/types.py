@@ -84,5 +84,9 @@ class RequestRecord:
     """The agent run (x-bastion-run) this request belongs to."""
     max_tokens_action: str | None = None
     """What the route's max_tokens policy did: defaulted, clamped, or nothing."""
+    usage_incomplete: bool = False
+    """The upstream answered 2xx (a billed call) but its final usage never arrived: the body
+    broke, or the stream ended without message_stop. The cost is then unknown (counted at the
+    reservation), never the partial figure the usage seen so far would give."""
     sample: SampleCapture | None = None
     """The request and response bytes, while this request may become a sample (sampling/)."""
