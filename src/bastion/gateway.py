@@ -7,9 +7,8 @@ passed explicitly, so tests build a Gateway with fakes and production builds one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,18 +34,19 @@ from bastion.policies.accesslog import RecordWriter
 from bastion.policies.agentguard import AgentRunGuard
 from bastion.policies.auth import Authenticator
 from bastion.policies.breaker import BreakerKey, BreakerPolicy, BreakerRegistry, BreakerState
-from bastion.policies.budget import BudgetLedger, period_key, period_start
+from bastion.policies.budget import Budget, BudgetLedger, period_key, period_start
 from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.key_lifecycle import stale_keys
 from bastion.policies.ratelimit import RateLimiter
-from bastion.pricing.catalog import Catalog, load_catalog
+from bastion.pricing.catalog import MICROS_PER_USD, Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
 from bastion.sampling.capture import Sampler
 from bastion.sampling.sink import SampleSink
 from bastion.secrets import SecretError, resolve_secret
 from bastion.stores.rollups import Rollups
 from bastion.stores.sqlite import SQLiteStore
+from bastion.supervisor import Supervisor
 from bastion.tracing import Tracer, build_tracer
 from bastion.transport_aiohttp import AiohttpTransport
 from bastion.transport_reqwest import ReqwestTransport
@@ -81,7 +81,9 @@ class Gateway:
     control_version: int = -1
     tracer: Tracer | None = None
     """Traces of API requests; None when tracing is off (then no per-request cost)."""
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    jobs: Supervisor = field(default_factory=lambda: Supervisor(report_job_failure))
+    """The periodic background jobs (key and control refresh, alert delivery, stale keys):
+    a failure is logged (`background_job_failed`), counted and retried, never the job's end."""
     _background: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def alert(self, alert: Alert) -> None:
@@ -104,14 +106,16 @@ class Gateway:
                 if row.group is None or (config.name is not None and row.group != config.name):
                     continue
                 name = f"{config.scope}:{row.group}:{config.period}"
-                await self.ledger.seed(name, period_key(config.period, now), row.cost_micros, set())
+                limit = int(config.limit_usd * MICROS_PER_USD)
+                budget = Budget(name, limit, config.period, config.alert_at)
+                key = period_key(config.period, now)
+                await self.ledger.seed(name, key, row.cost_micros, set(), budget)
 
-    async def resolve_finished_periods(self, poll_s: float = 60.0) -> None:
-        while True:
-            rows = await asyncio.to_thread(self.alerts.outbox.rows)
-            for alert in resolves_due(rows, self.clock.wall()):
-                await asyncio.to_thread(self.alerts.enqueue, alert)
-            await asyncio.sleep(poll_s)
+    async def resolve_finished_periods(self) -> None:
+        """Queue the resolve of every budget alert whose period is over."""
+        rows = await asyncio.to_thread(self.alerts.outbox.rows)
+        for alert in resolves_due(rows, self.clock.wall()):
+            await asyncio.to_thread(self.alerts.enqueue, alert)
 
     def route(self, name: str) -> RouteConfig:
         route = self.config.routes.get(name)
@@ -133,11 +137,6 @@ class Gateway:
         self.auth.refresh()
         self.refresh_control()
 
-    async def watch(self, poll_s: float) -> None:
-        while True:
-            await asyncio.sleep(poll_s)
-            await asyncio.to_thread(self.refresh)
-
     def environment(self, name: str) -> Environment:
         env = self.environments.get(name)
         if env is None:
@@ -152,14 +151,15 @@ class Gateway:
             await env.resolve()
         check_shared_keys(self.environments, self.config.environments)
         await self.seed_budgets()
+        jobs = self.jobs
         poll = self.config.keys.revocation_poll_s
-        self._tasks.append(asyncio.create_task(self.watch(poll), name="bastion-watch"))
+        jobs.every("watch", poll, lambda: asyncio.to_thread(self.refresh), first_wait=True)
         if self.alerts.channels:
-            self._tasks.append(asyncio.create_task(self.alerts.run(1.0), name="bastion-alerts"))
-            self._tasks.append(
-                asyncio.create_task(self.resolve_finished_periods(), name="bastion-resolve")
-            )
-            self._tasks.append(asyncio.create_task(self.watch_stale_keys(), name="bastion-stale"))
+            jobs.every("alerts", 1.0, self.alerts.deliver_due_once, first_wait=False)
+            jobs.every("resolve", 60.0, self.resolve_finished_periods, first_wait=False)
+            stale_s = self.config.keys.stale_check_s
+            stale = lambda: asyncio.to_thread(self.alert_stale_keys)  # noqa: E731
+            jobs.every("stale_keys", stale_s, stale, first_wait=False)
 
     def alert_stale_keys(self) -> Alert | None:
         """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""
@@ -172,34 +172,36 @@ class Gateway:
             emit("keys_stale", key_ids=alert.details["key_ids"])
         return alert
 
-    async def watch_stale_keys(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.alert_stale_keys)
-            except Exception as exc:  # noqa: BLE001 -- a background loop: report, keep checking
-                emit("stale_key_check_failed", error=repr(exc))
-            await asyncio.sleep(self.config.keys.stale_check_s)
-
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        for env in self.environments.values():
-            if env.cache is not None:
-                await env.cache.aclose()
-        await self.alerts.aclose()
-        self.alerts.outbox.close()
-        await self.transport.aclose()
-        if self.tracer is not None:
-            await asyncio.to_thread(self.tracer.shutdown)
-        self.writer.stop()
-        self.rollups.stop()
-        self.store.close()
+        """Stop the jobs and close everything; the request log is written whatever else fails
+        (each failure is reported, and the first is raised once the log is safe)."""
+        failures: list[BaseException] = []
+
+        async def step(name: str, close: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await close()
+            except Exception as exc:  # noqa: BLE001 -- shutdown goes on; reported, raised after
+                emit("shutdown_step_failed", step=name, error=repr(exc))
+                failures.append(exc)
+
+        try:
+            await step("jobs", self.jobs.stop)
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+            for env in self.environments.values():
+                if env.cache is not None:
+                    await step(f"secrets.{env.name}", env.cache.aclose)
+            await step("alerts", self.alerts.aclose)
+            await step("outbox", lambda: asyncio.to_thread(self.alerts.outbox.close))
+            await step("transport", self.transport.aclose)
+            if self.tracer is not None:
+                await step("tracer", lambda: asyncio.to_thread(self.tracer.shutdown))  # type: ignore[union-attr]
+        finally:
+            self.writer.stop()
+            self.rollups.stop()
+            self.store.close()
+        if failures:
+            raise failures[0]
 
     async def readiness(self) -> dict[str, str]:
         """What is not ready, by component; empty when ready."""
@@ -208,6 +210,7 @@ class Gateway:
             await asyncio.to_thread(self.store.ping)
         except Exception as exc:  # noqa: BLE001 -- any store failure means not ready; report, do not raise
             problems["store"] = f"{type(exc).__name__}: {exc}"
+        problems.update(self.jobs.problems())
         for env in self.environments.values():
             if env.key is None:
                 await env.resolve()
@@ -297,6 +300,7 @@ def build_gateway(
         guard=AgentRunGuard(clock.monotonic),
         alerts=alerts,
         tracer=build_tracer(config.tracing, config.sampling.redact) if tracer is None else tracer,
+        jobs=Supervisor(job_failure_reporter(metrics)),
         _background=background,
     )
 
@@ -307,6 +311,18 @@ def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Tra
     if config.server.upstream_client == "pyreqwest":
         return ReqwestTransport(settings)
     return AiohttpTransport(settings)
+
+
+def report_job_failure(job: str, error: BaseException) -> None:
+    emit("background_job_failed", job=job, error=repr(error))
+
+
+def job_failure_reporter(metrics: Metrics) -> Callable[[str, BaseException], None]:
+    def report(job: str, error: BaseException) -> None:
+        report_job_failure(job, error)
+        metrics.job_failures.labels(job).inc()
+
+    return report
 
 
 def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:

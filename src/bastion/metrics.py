@@ -181,6 +181,11 @@ class Metrics:
             "bastion_upstream_retries", "Upstream calls beyond the first for one request "
             "(retries and fallbacks)", ["route"], registry=registry,
         )  # fmt: skip
+        self.job_failures = Counter(
+            "bastion_background_job_failures", "Failed runs of a periodic background job (each "
+            "is retried; /readyz reports a job failing 3 times in a row)", ["job"],
+            registry=registry,
+        )  # fmt: skip
         self.fallbacks = Counter(
             "bastion_fallbacks", "Requests answered by a fallback: model:…, environment:… or "
             "static", ["route", "fallback"], registry=registry,

@@ -586,14 +586,18 @@ async def test_request_cancelled_while_queued_is_never_sent(
     await asyncio.sleep(0.1)  # long enough to be waiting for the slot
 
     queued.cancel()
-    done, _ = await asyncio.wait({queued}, timeout=1)
-    assert queued in done and queued.cancelled()
-    release.set()
-    assert await read(await held) == b"echo:held"
-    after = await post(transport, server.url())  # goes after anything the queue still held
-    assert await read(after) == b"echo:" + BODY
+    try:
+        done, _ = await asyncio.wait({queued}, timeout=1)
+        assert queued in done and queued.cancelled()
+        release.set()
+        assert await read(await held) == b"echo:held"
+        after = await post(transport, server.url())  # goes after anything the queue still held
+        assert await read(after) == b"echo:" + BODY
 
-    assert [body for _, body in server.requests] == [b"held", BODY]
+        assert [body for _, body in server.requests] == [b"held", BODY]
+    finally:
+        release.set()
+        await asyncio.gather(held, queued, return_exceptions=True)  # nothing left unawaited
 
 
 # 6. TLS ----------------------------------------------------------------------------------------

@@ -109,3 +109,28 @@ def test_store_failure_is_reported_and_writer_keeps_going() -> None:
     writer.flush()
     assert store.calls == 2 and len(errors) == 2
     assert log.getvalue().count(b"\n") == 2  # the log line is still written
+
+
+class SlowStore:
+    """A store whose insert takes a while, so a flush can start while another is writing."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def insert_records(self, records: Sequence[RequestRecord]) -> None:
+        time.sleep(0.3)
+        self.rows.extend(r.request_id for r in records)
+
+
+def test_flush_is_a_barrier_for_a_batch_the_thread_is_writing() -> None:
+    import threading
+
+    store = SlowStore()
+    writer = RecordWriter(store, flush_interval_s=10, max_batch=100)  # type: ignore[arg-type]
+    writer.submit(make_record(1))
+    in_thread = threading.Thread(target=writer.flush)  # as the writer's thread would
+    in_thread.start()
+    time.sleep(0.05)  # that flush has taken record 1 and is inside the slow insert
+    writer.flush()  # nothing pending any more, but it must wait for record 1 to be stored
+    assert store.rows == ["r1"]
+    in_thread.join()

@@ -86,6 +86,9 @@ class RecordWriter:
         """Called with every stored batch in the writer's thread (samples, rollups)."""
         self._pending: list[RequestRecord] = []
         self._lock = threading.Lock()
+        """Guards `_pending` only: `submit` never waits for a write."""
+        self._writing = threading.Lock()
+        """Held for a whole flush, so that `flush()` is a barrier."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -111,10 +114,13 @@ class RecordWriter:
             self.flush()
 
     def flush(self) -> int:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        for start in range(0, len(batch), self._max_batch):
-            self._write(batch[start : start + self._max_batch])
+        """Write what is pending; on return, every record submitted before the call is written
+        (a batch the writer's thread took first is finished before this one starts)."""
+        with self._writing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            for start in range(0, len(batch), self._max_batch):
+                self._write(batch[start : start + self._max_batch])
         return len(batch)
 
     def _write(self, batch: list[RequestRecord]) -> None:

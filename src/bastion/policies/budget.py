@@ -105,8 +105,9 @@ class Ledger(Protocol):
     ) -> list[Crossing]: ...
     async def release(self, reservation: Reservation) -> None: ...
     async def seed(
-        self, budget_name: str, period_key: str, spent_micros: int, alerted: set[float]
-    ) -> None: ...
+        self, budget_name: str, period_key: str, spent_micros: int, alerted: set[float],
+        budget: Budget | None = None,
+    ) -> None: ...  # fmt: skip
     async def snapshot(self, now_wall: float) -> list[BudgetSnapshot]: ...
 
 
@@ -116,7 +117,7 @@ class _Account:
     reserved: int = 0
     open: int = 0  # reservations still to settle or release: the account outlives its period
     alerted: set[float] = field(default_factory=set)
-    budget: Budget | None = None  # as last reserved against; None while only seeded
+    budget: Budget | None = None  # as seeded or last reserved against
 
 
 class BudgetLedger:
@@ -177,17 +178,22 @@ class BudgetLedger:
         self._close(reservation)
 
     async def seed(
-        self, budget_name: str, period_key: str, spent_micros: int, alerted: set[float]
-    ) -> None:
+        self, budget_name: str, period_key: str, spent_micros: int, alerted: set[float],
+        budget: Budget | None = None,
+    ) -> None:  # fmt: skip
         """Load a period's spend and already-sent thresholds from the store before traffic, so a
-        restart neither forgets spend nor alerts twice. Replaces spent; adds to alerted."""
+        restart neither forgets spend nor alerts twice. Replaces spent; adds to alerted.
+        `budget` (its limit) lets `snapshot` report the account before any request reserves."""
         account = self._accounts.setdefault((budget_name, period_key), _Account())
         account.spent = spent_micros
         account.alerted |= alerted
+        if budget is not None and (
+            account.budget is None or budget.limit_micros < account.budget.limit_micros
+        ):
+            account.budget = budget
 
     async def snapshot(self, now_wall: float) -> list[BudgetSnapshot]:
-        """Every budget reserved against in its current period, by name (seeded ones once
-        reserved against: `seed` does not know the limit)."""
+        """Every budget seeded with its limit or reserved against, in its current period."""
         self._prune(now_wall)
         snapshots = []
         for (name, key), account in sorted(self._accounts.items(), key=lambda item: item[0]):
