@@ -11,7 +11,8 @@ import json
 import re
 import socket
 import threading
-from dataclasses import dataclass, field
+
+from tests.e2e.socket_server import SocketServer
 
 MESSAGE = {
     "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
@@ -42,23 +43,15 @@ def answer_for(head: bytes) -> bytes:
     )
 
 
-@dataclass
 class RecordingUpstream:
-    sock: socket.socket = field(default_factory=socket.socket)
-    chunks: list[bytes] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    connections: int = 0
-
-    def start(self) -> RecordingUpstream:
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.lock = threading.Lock()
+        self.server = SocketServer(self._serve)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        return self.server.url
 
     def received(self) -> bytes:
         with self.lock:
@@ -69,16 +62,7 @@ class RecordingUpstream:
             self.chunks.clear()
 
     def stop(self) -> None:
-        self.sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self.server.stop()
 
     def _serve(self, conn: socket.socket) -> None:
         pending = b""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import anthropic
 import pytest
 
 from tests.e2e.harness import Gateway, start_gateway, wait_for_record
+from tests.e2e.socket_server import SocketServer
 
 pytestmark = pytest.mark.e2e
 
@@ -130,22 +130,7 @@ class ScriptedUpstream:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self.server = SocketServer(self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -164,14 +149,14 @@ def scripted(tmp_path: Path) -> Iterator[Callable[[Script], tuple[ScriptedUpstre
 
     def start(script: Script) -> tuple[ScriptedUpstream, Gateway]:
         upstream = ScriptedUpstream(script)
-        gateway = start_gateway(tmp_path, upstream.url, extra=EXTRA)
+        gateway = start_gateway(tmp_path, upstream.server.url, extra=EXTRA)
         started.append((upstream, gateway))
         return upstream, gateway
 
     yield start
     for upstream, gateway in started:
         gateway.process.stop()
-        upstream.sock.close()
+        upstream.server.stop()
 
 
 def client(gateway: Gateway) -> anthropic.Anthropic:

@@ -41,7 +41,7 @@ CLEAN_VALUE = re.compile(rb"[\x20-\x7e]*")
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[RecordingUpstream]:
-    server = RecordingUpstream().start()
+    server = RecordingUpstream()
     yield server
     server.stop()
 
@@ -218,7 +218,7 @@ def test_hostile_headers_never_reach_the_upstream(
 def test_oversized_headers_are_refused_with_431_and_never_open_the_breaker(
     tmp_path: Path,
 ) -> None:
-    server = RecordingUpstream().start()
+    server = RecordingUpstream()
     extra = DEFAULT_EXTRA.replace(
         "breaker: {min_requests: 1000000}", "breaker: {min_requests: 3, failure_rate: 0.1}"
     )

@@ -16,6 +16,7 @@ import anthropic
 import pytest
 
 from tests.e2e.harness import Process, start_gateway
+from tests.e2e.socket_server import SocketServer
 
 pytestmark = pytest.mark.e2e
 
@@ -24,23 +25,12 @@ class ForwardProxy:
     """Relays each connection to the host its first request line names; records the lines."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
         self.lines: list[bytes] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.server = SocketServer(self._relay)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+        return self.server.url
 
     def _relay(self, client: socket.socket) -> None:
         first = client.recv(65536)
@@ -54,7 +44,7 @@ class ForwardProxy:
         _pipe(client, upstream)
 
     def stop(self) -> None:
-        self.sock.close()
+        self.server.stop()
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
