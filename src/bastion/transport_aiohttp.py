@@ -50,22 +50,10 @@ class _AiohttpReply:
             self._response.release()
 
     async def read(self) -> bytes:
-        parts: list[bytes] = []
-        size = 0
         try:
-            async for chunk in self._response.content.iter_any():
-                size += len(chunk)
-                if size > self._limit:
-                    self._response.close()
-                    raise UpstreamUnavailable(too_large(self._limit))
-                parts.append(chunk)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream stopped sending the response body") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnavailable(f"upstream broke off the response: {_describe(exc)}") from exc
-        finally:
-            self._response.release()
-        return b"".join(parts)
+            return b"".join([chunk async for chunk in self.chunks()])
+        except UpstreamStreamError as exc:
+            raise UpstreamUnavailable(f"upstream broke off the response: {exc}") from exc
 
     def close(self) -> None:
         """Abort: close the connection rather than return a half-read one to the pool."""
