@@ -26,7 +26,7 @@ from bastion.config_base import NAME
 from bastion.dispatch import Dispatch, Upstream
 from bastion.errors import BastionError, InvalidRequest, NotFound, UpstreamTimeout
 from bastion.gateway import Gateway
-from bastion.guardrails import BudgetExceeded, Holds
+from bastion.guardrails import BudgetExceeded, Holds, estimated_cost
 from bastion.operational import OperationalEndpoints
 from bastion.operations import SUPPORTED, Operation, resolve_operation, safe_path
 from bastion.policies.agentguard import AgentRunLimited
@@ -158,6 +158,7 @@ class GatewayApp:
         record.route = route_name
         gw.environment(principal.environment)  # the key's environment is usable
         model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
+        fallbacks = [gw.catalog.get(step.model) for step in route.fallbacks if step.model]
         policies = gw.route_policies[route_name, request.stream]
         shaped = shape(request, raw, route_name, route, policies.max_tokens, model)  # 8, 10
         record.max_tokens_action = shaped.max_tokens_action
@@ -169,7 +170,9 @@ class GatewayApp:
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
         holds: Holds | None = None
         try:
-            holds = await self.admit(ex, principal, route_name, route, shaped, model, record)
+            holds = await self.admit(
+                ex, principal, route_name, route, shaped, model, fallbacks, record
+            )
             await Dispatch(  # 11-13. breaker, fallbacks, retries, timeouts; stream or return
                 gw,
                 ctx,
@@ -182,7 +185,7 @@ class GatewayApp:
                 Upstream(operation.upstream_path, forwarded),
             ).run()
         finally:
-            self.account(record, request.model)  # 15. cost, then settle what was held
+            self.account(record, request.model, shaped, holds, [model, *fallbacks])  # 15.
             if holds is not None:
                 await self.settle(holds, record)
             if claimed:
@@ -190,7 +193,8 @@ class GatewayApp:
 
     async def admit(
         self, ex: Exchange, principal: Principal, route_name: str, route: RouteConfig,
-        shaped: Shaped, model: ModelInfo | None, record: RequestRecord,
+        shaped: Shaped, model: ModelInfo | None, fallbacks: list[ModelInfo | None],
+        record: RequestRecord,
     ) -> Holds:  # fmt: skip
         """6-8. rate limits, budgets, agent-run guard; a stopped agent run raises an alert."""
         gw = self.gw
@@ -198,7 +202,7 @@ class GatewayApp:
             return await guardrails.admit(
                 gw.config, gw.limiter, gw.ledger, gw.guard, ex, principal, route_name, route,
                 shaped.request, shaped.raw, model,
-                [gw.catalog.get(step.model) for step in route.fallbacks if step.model],
+                fallbacks,
                 record, gw.clock.wall(),
             )  # fmt: skip
         except AgentRunLimited as refused:
@@ -210,9 +214,15 @@ class GatewayApp:
                 gw.alert(alert)
             raise
 
-    def account(self, record: RequestRecord, requested_model: str) -> None:
+    def account(
+        self, record: RequestRecord, requested_model: str, shaped: Shaped, holds: Holds | None,
+        models: list[ModelInfo | None],
+    ) -> None:  # fmt: skip
+        """15. The request's cost: from its usage, 0 when nothing was billed, and the worst case
+        (`cost_status: estimated`) when a billed call's usage never arrived whole."""
         if record.usage_incomplete:
-            record.cost_micros = None  # billed, amount unknown: the budget counts the hold
+            record.cost_micros = estimated_cost(holds, shaped.request, shaped.raw, models)
+            record.cost_status = "estimated" if record.cost_micros is not None else None
             return
         if record.fallback == "static" or record.status == 0 or record.outcome == "replayed":
             record.cost_micros = 0  # nothing was billed

@@ -186,6 +186,31 @@ async def admit(
     return holds
 
 
+def worst_cases(
+    request: MessagesRequest, raw: bytes, models: Sequence[ModelInfo | None]
+) -> list[int | None]:
+    """The most the request can cost on each of `models` (None: no bound for that model)."""
+    images, image_bytes, unsized = prompt_media(request.body)
+    return [
+        worst_case_micros(
+            len(raw), request.max_tokens or 0, model,
+            images=images, image_bytes=image_bytes, unsized=unsized,
+        )
+        for model in models
+    ]  # fmt: skip
+
+
+def estimated_cost(
+    holds: Holds | None, request: MessagesRequest, raw: bytes, models: Sequence[ModelInfo | None]
+) -> int | None:
+    """What a billed call whose usage never arrived whole counts: the worst case that was held
+    for it, or, when nothing was held, the largest over the models it may have reached."""
+    if holds is not None and holds.amount:
+        return holds.amount
+    amounts = worst_cases(request, raw, models)
+    return None if any(a is None for a in amounts) else max(a for a in amounts if a is not None)
+
+
 async def _reserve(
     holds: Holds, config: BastionConfig, principal: Principal, route_name: str,
     route: RouteConfig, request: MessagesRequest, raw: bytes, model: ModelInfo | None,
@@ -196,14 +221,7 @@ async def _reserve(
     run_value = header(ex.headers, RUN_HEADER)
     if not budgets and run_value is None:
         return
-    images, image_bytes, unsized = prompt_media(request.body)
-    amounts = [
-        worst_case_micros(
-            len(raw), request.max_tokens or 0, candidate,
-            images=images, image_bytes=image_bytes, unsized=unsized,
-        )
-        for candidate in (model, *fallback_models)
-    ]  # fmt: skip
+    amounts = worst_cases(request, raw, (model, *fallback_models))
     if any(a is None for a in amounts):
         raise InvalidRequest(
             f"model {request.model!r} or a fallback model of route {route_name!r} has no price "

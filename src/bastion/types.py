@@ -86,7 +86,10 @@ class RequestRecord:
     """What the route's max_tokens policy did: defaulted, clamped, or nothing."""
     usage_incomplete: bool = False
     """The upstream answered 2xx (a billed call) but its final usage never arrived: the body
-    broke, or the stream ended without message_stop. The cost is then unknown (counted at the
-    reservation), never the partial figure the usage seen so far would give."""
+    broke, or the stream ended without message_stop. The cost is then estimated at the worst
+    case (`cost_status`), never the partial figure the usage seen so far would give."""
+    cost_status: str | None = None
+    """None when `cost_micros` is exact (or NULL: unknown); "estimated" when it is the request's
+    worst case because its usage never arrived whole."""
     sample: SampleCapture | None = None
     """The request and response bytes, while this request may become a sample (sampling/)."""

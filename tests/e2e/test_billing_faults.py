@@ -1,10 +1,10 @@
-"""A billed call is never sent twice, and its cost is never recorded as 0 when it is unknown.
+"""A billed call is never sent twice, and when its usage never arrives its cost is the worst case.
 
 A real `bastion serve` with four attempts per request, in front of a raw-socket upstream that
 answers 200 and then breaks (reset mid-body, a short Content-Length, a hang after the head, a
 stream reset after a few deltas), or refuses with `x-should-retry: false` or a spend limit.
-Each request must reach the upstream exactly once; a broken 2xx must be stored with an unknown
-cost (NULL: the budget keeps the whole reservation), not 0.
+Each request must reach the upstream exactly once; a broken 2xx must be stored at its worst case
+(`cost_status: estimated`, what its budgets held for it), never 0 or the partial usage's price.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anthropic
+import httpx2
 import pytest
 
 from tests.e2e.harness import Gateway, start_gateway, wait_for_record
@@ -42,7 +43,8 @@ START = {
 }  # fmt: skip
 
 
-def read_request(conn: socket.socket) -> None:
+def read_request(conn: socket.socket) -> bytes:
+    """One request off the connection; its body."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
@@ -54,6 +56,7 @@ def read_request(conn: socket.socket) -> None:
     )
     while len(body) < length:
         body += conn.recv(65536)
+    return body
 
 
 def reset(conn: socket.socket) -> None:
@@ -130,11 +133,12 @@ class ScriptedUpstream:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.requests = 0
+        self.bodies: list[bytes] = []
         self.server = SocketServer(self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            read_request(conn)
+            self.bodies.append(read_request(conn))
             self.requests += 1
             self.script(conn)
         except OSError:
@@ -159,6 +163,14 @@ def scripted(tmp_path: Path) -> Iterator[Callable[[Script], tuple[ScriptedUpstre
         upstream.server.stop()
 
 
+def worst_case(upstream: ScriptedUpstream) -> int:
+    """Sonnet 5.5's worst case for the one body the upstream got, by hand: every prompt token
+    at the dearest input-side price (1-hour cache write, $4/Mtok = 4 µ$), the body's bytes plus
+    4,096 hidden tokens as the token bound, and max_tokens 50 at the output price (10 µ$)."""
+    (body,) = upstream.bodies
+    return (len(body) + 4_096) * 4 + 50 * 10
+
+
 def client(gateway: Gateway) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gateway.url, api_key=gateway.create_key(), max_retries=0)
 
@@ -175,7 +187,7 @@ ARGS = {
     [(reset_mid_body, 502), (short_body, 502), (hang_after_head, 504)],
     ids=["reset-mid-body", "short-content-length", "hang-after-head"],
 )
-def test_a_broken_2xx_body_is_sent_once_and_its_cost_is_unknown(
+def test_a_broken_2xx_body_is_sent_once_and_costs_its_worst_case(
     scripted: Callable[[Script], tuple[ScriptedUpstream, Gateway]], script: Script, status: int
 ) -> None:
     upstream, gateway = scripted(script)
@@ -189,10 +201,10 @@ def test_a_broken_2xx_body_is_sent_once_and_its_cost_is_unknown(
     assert upstream.requests == 1
     record = wait_for_record(gateway.db, response.headers["x-request-id"])
     assert record["attempts"] == 1
-    assert record["cost_micros"] is None  # unknown, so the budget keeps the whole hold; never 0
+    assert (record["cost_micros"], record["cost_status"]) == (worst_case(upstream), "estimated")
 
 
-def test_a_stream_reset_after_deltas_is_sent_once_and_its_cost_is_unknown(
+def test_a_stream_reset_after_deltas_is_sent_once_and_costs_its_worst_case(
     scripted: Callable[[Script], tuple[ScriptedUpstream, Gateway]],
 ) -> None:
     upstream, gateway = scripted(stream_reset_after_deltas)
@@ -207,7 +219,8 @@ def test_a_stream_reset_after_deltas_is_sent_once_and_its_cost_is_unknown(
     assert upstream.requests == 1
     record = wait_for_record(gateway.db, request_id)
     assert record["input_tokens"] == 1200  # what was seen is kept
-    assert record["cost_micros"] is None  # but not priced as if output_tokens were 1
+    # but not priced as if output_tokens were 1 (that would be 1200 x 2 + 1 x 10 = 2,410 µ$)
+    assert (record["cost_micros"], record["cost_status"]) == (worst_case(upstream), "estimated")
 
 
 @pytest.mark.parametrize(
@@ -246,3 +259,23 @@ def test_a_json_body_that_keeps_coming_is_not_idle(
     assert time.monotonic() - started > 2.5  # longer than idle_s (1 s), and still answered
     assert message.content[0].text == "ok"
     assert upstream.requests == 1
+
+
+def test_an_estimated_cost_counts_in_the_budget_across_a_restart(tmp_path: Path) -> None:
+    upstream = ScriptedUpstream(reset_mid_body)
+    budget = "budgets:\n  - {scope: environment, name: dev, limit_usd: '1', period: month}\n"
+    gateway = start_gateway(tmp_path, upstream.server.url, extra=EXTRA + budget)
+    try:
+        with pytest.raises(anthropic.APIStatusError):
+            client(gateway).messages.create(**ARGS)  # type: ignore[call-overload]
+        gateway.process.stop()  # a restart: the ledger is rebuilt from the request log
+        gateway = start_gateway(tmp_path, upstream.server.url, extra=EXTRA + budget)
+        metrics = httpx2.get(gateway.url + "/metrics", timeout=10).text
+        line = next(
+            line for line in metrics.splitlines()
+            if line.startswith("bastion_budget_utilization_ratio{")
+        )  # fmt: skip
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(worst_case(upstream) / 1_000_000)
+    finally:
+        gateway.process.stop()
+        upstream.server.stop()

@@ -58,6 +58,7 @@ def record_json(r: RequestRecord) -> bytes:
             "team": r.team,
             "run_id": r.run_id,
             "max_tokens_action": r.max_tokens_action,
+            "cost_status": r.cost_status,
         }
     )
 

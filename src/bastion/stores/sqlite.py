@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS requests (
     fallback TEXT,
     team TEXT,
     run_id TEXT,
-    max_tokens_action TEXT
+    max_tokens_action TEXT,
+    cost_status TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_started_at ON requests (started_at);
 CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
@@ -83,7 +84,7 @@ KEY_COLUMNS = (
     "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team, "
     "last_used_at, rotated_to"
 )
-INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 29) + ")"
+INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 30) + ")"
 
 
 SPEND_GROUPS = {
@@ -114,6 +115,7 @@ ADDED_COLUMNS = {
         "team": "TEXT",
         "run_id": "TEXT",
         "max_tokens_action": "TEXT",
+        "cost_status": "TEXT",
     },
     "api_keys": {"team": "TEXT NOT NULL DEFAULT ''", "last_used_at": "REAL", "rotated_to": "TEXT"},
 }
@@ -136,7 +138,7 @@ def record_row(r: RequestRecord) -> tuple[object, ...]:
         u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_write_5m_tokens,
         u.cache_write_1h_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
         r.upstream_request_id, r.error_type, r.outcome, r.attempts, r.fallback, r.team,
-        r.run_id, r.max_tokens_action,
+        r.run_id, r.max_tokens_action, r.cost_status,
     )  # fmt: skip
 
 
