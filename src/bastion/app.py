@@ -24,7 +24,7 @@ from bastion.asgi import (
 from bastion.config import ConfigError, RouteConfig
 from bastion.config_base import NAME
 from bastion.dispatch import Dispatch, Upstream
-from bastion.errors import BastionError, InvalidRequest, NotFound, UpstreamTimeout
+from bastion.errors import BastionError, InvalidRequest, NotFound, NotReady, UpstreamTimeout
 from bastion.gateway import Gateway
 from bastion.guardrails import BudgetExceeded, Holds, estimated_cost
 from bastion.operational import OperationalEndpoints
@@ -147,6 +147,7 @@ class GatewayApp:
         """POST /v1/messages, the whole pipeline in order."""
         gw = self.gw
         principal = await self.authenticate(ex, record)  # 2. who is calling
+        self.check_request_log()  # no billed call that could not be recorded
         forwarded = forwarded_headers(ex.headers, self.forwardable)  # 3. allow-listed headers
         raw = await ex.read_body(self.max_body)  # 3. size cap, before the body is read whole
         record.sample = gw.sampler.start(raw)  # 15. held by reference until the request ends
@@ -190,6 +191,18 @@ class GatewayApp:
                 await self.settle(holds, record)
             if claimed:
                 await idempotent.finish(gw, claimed, ex, record, sent)
+
+    def check_request_log(self) -> None:
+        """Fail closed (by `log.when_backlog_full`) while the store refuses records and the
+        backlog kept in memory is full."""
+        log, writer = self.gw.config.log, self.gw.writer
+        if writer.backlog >= log.max_backlog and log.when_backlog_full == "refuse":
+            raise NotReady(
+                f"the request log cannot be written ({writer.store_error}); Bastion refuses "
+                "billable calls until its store accepts records again",
+                reason="request_log",
+                should_retry=False,
+            )
 
     async def admit(
         self, ex: Exchange, principal: Principal, route_name: str, route: RouteConfig,

@@ -205,6 +205,12 @@ class LogConfig(Section):
     max_batch: int = Field(default=2000, gt=0)
     stdout: bool = True
     """Also print each record as one JSON line on standard output."""
+    max_backlog: int = Field(default=100_000, gt=0)
+    """Records kept in memory while the store refuses writes (full disk, locked, read-only);
+    they are written as soon as it takes them again, and /readyz says not ready meanwhile."""
+    when_backlog_full: Literal["refuse", "serve"] = "refuse"
+    """With `max_backlog` records waiting: `refuse` new Messages calls (503, fail closed: no
+    billed call without its record) or `serve` them and keep every record in memory."""
 
 
 class UpstreamConfig(Section):

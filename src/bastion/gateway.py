@@ -211,6 +211,10 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 -- any store failure means not ready; report, do not raise
             problems["store"] = f"{type(exc).__name__}: {exc}"
         problems.update(self.jobs.problems())
+        if self.writer.store_error is not None:
+            problems["request_log"] = (
+                f"{self.writer.backlog} records wait for the store: {self.writer.store_error}"
+            )
         for env in self.environments.values():
             if env.key is None:
                 await env.resolve()
@@ -252,6 +256,7 @@ def build_gateway(
         observers=[metrics.observe],
         sinks=[SampleSink(store, config.sampling, clock.wall), last_use_sink(store),
                rollups.sink],
+        on_error=log_write_failed(metrics), on_backlog=metrics.log_backlog.set,
     )  # fmt: skip
     alerts = AlertDelivery(
         Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
@@ -311,6 +316,14 @@ def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Tra
     if config.server.upstream_client == "pyreqwest":
         return ReqwestTransport(settings)
     return AiohttpTransport(settings)
+
+
+def log_write_failed(metrics: Metrics) -> Callable[[BaseException], None]:
+    def report(error: BaseException) -> None:
+        emit("request_log_write_failed", error=repr(error))
+        metrics.log_write_failures.inc()
+
+    return report
 
 
 def report_job_failure(job: str, error: BaseException) -> None:

@@ -181,6 +181,15 @@ class Metrics:
             "bastion_upstream_retries", "Upstream calls beyond the first for one request "
             "(retries and fallbacks)", ["route"], registry=registry,
         )  # fmt: skip
+        self.log_backlog = Gauge(
+            "bastion_request_log_backlog", "Request records waiting because the store refused "
+            "them (full disk, locked, read-only); written as soon as it accepts again",
+            registry=registry,
+        )  # fmt: skip
+        self.log_write_failures = Counter(
+            "bastion_request_log_write_failures", "Failed writes of the request log, each "
+            "retried at the next flush", registry=registry,
+        )  # fmt: skip
         self.job_failures = Counter(
             "bastion_background_job_failures", "Failed runs of a periodic background job (each "
             "is retried; /readyz reports a job failing 3 times in a row)", ["job"],

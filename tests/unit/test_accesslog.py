@@ -134,3 +134,43 @@ def test_flush_is_a_barrier_for_a_batch_the_thread_is_writing() -> None:
     writer.flush()  # nothing pending any more, but it must wait for record 1 to be stored
     assert store.rows == ["r1"]
     in_thread.join()
+
+
+class FlakyStore:
+    """Refuses the first `refusals` inserts, then stores."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.rows: list[str] = []
+
+    def insert_records(self, records: Sequence[RequestRecord]) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise OSError(28, "No space left on device")
+        self.rows.extend(r.request_id for r in records)
+
+
+def test_refused_records_wait_in_order_and_are_announced_once() -> None:
+    store = FlakyStore(refusals=2)
+    observed: list[str] = []
+    backlogs: list[int] = []
+    log = io.BytesIO()
+    writer = RecordWriter(
+        store, 10, 2, log_stream=log, on_error=lambda e: None,  # type: ignore[arg-type]
+        observers=[lambda r: observed.append(r.request_id)], on_backlog=backlogs.append,
+    )  # fmt: skip
+    for n in range(3):
+        writer.submit(make_record(n))
+    writer.flush()  # refused at the first batch of two: all three wait
+    assert (writer.backlog, writer.store_error) == (
+        3,
+        "OSError: [Errno 28] No space left on device",
+    )
+    writer.submit(make_record(3))
+    writer.flush()  # refused again
+    writer.flush()  # stored, in submission order
+    assert store.rows == ["r0", "r1", "r2", "r3"]
+    assert (writer.backlog, writer.store_error) == (0, None)
+    assert observed == ["r0", "r1", "r2", "r3"]  # metrics saw each record once
+    assert log.getvalue().count(b"\n") == 4  # one log line each
+    assert backlogs == [3, 4, 0]

@@ -75,6 +75,7 @@ class RecordWriter:
         on_error: Callable[[BaseException], None] | None = None,
         observers: Sequence[Callable[[RequestRecord], None]] = (),
         sinks: Sequence[Callable[[Sequence[RequestRecord]], None]] = (),
+        on_backlog: Callable[[int], None] | None = None,
     ) -> None:
         self._store = store
         self._interval = flush_interval_s
@@ -85,7 +86,14 @@ class RecordWriter:
         """Called with every record in the writer's thread (metrics): off the request path."""
         self._sinks = tuple(sinks)
         """Called with every stored batch in the writer's thread (samples, rollups)."""
+        self._on_backlog = on_backlog
+        """Told the backlog's size after every flush (a gauge)."""
         self._pending: list[RequestRecord] = []
+        self._backlog: list[RequestRecord] = []
+        """Records the store refused (full disk, locked, read-only): written again, first, at
+        every flush until the store takes them. Never dropped."""
+        self.store_error: str | None = None
+        """Why the last write failed, while records wait in the backlog; None when written."""
         self._lock = threading.Lock()
         """Guards `_pending` only: `submit` never waits for a write."""
         self._writing = threading.Lock()
@@ -120,32 +128,52 @@ class RecordWriter:
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
-            for start in range(0, len(batch), self._max_batch):
-                self._write(batch[start : start + self._max_batch])
+            self._announce(batch)
+            todo, self._backlog = self._backlog + batch, []
+            for start in range(0, len(todo), self._max_batch):
+                if not self._store_batch(todo[start : start + self._max_batch]):
+                    self._backlog = todo[start:]  # kept in order, tried again next flush
+                    break
+            else:
+                self.store_error = None
+            if self._on_backlog is not None:
+                self._on_backlog(len(self._backlog))
         return len(batch)
 
-    def _write(self, batch: list[RequestRecord]) -> None:
+    @property
+    def backlog(self) -> int:
+        """Records waiting because the store refused them."""
+        return len(self._backlog)
+
+    def _announce(self, batch: list[RequestRecord]) -> None:
+        """Once per record, whatever the store does: observers (metrics) and the log line."""
         for observe in self._observers:
             try:
                 for record in batch:
                     observe(record)
             except Exception as exc:  # noqa: BLE001 -- an observer must not stop the log
                 self._on_error(exc)
-        try:
-            self._store.insert_records(batch)
-        except Exception as exc:  # noqa: BLE001 -- a broken store must not kill the writer thread: report it
-            self._on_error(exc)
-        for sink in self._sinks:
-            try:
-                sink(batch)
-            except Exception as exc:  # noqa: BLE001 -- a failing sink must not stop the log
-                self._on_error(exc)
-        if self._log is not None:
+        if self._log is not None and batch:
             try:
                 self._log.write(b"".join(record_json(r) + b"\n" for r in batch))
                 self._log.flush()
             except (OSError, ValueError) as exc:
                 self._on_error(exc)
+
+    def _store_batch(self, batch: list[RequestRecord]) -> bool:
+        """Store one batch, then run the sinks over it; False (reported) when the store refused."""
+        try:
+            self._store.insert_records(batch)
+        except Exception as exc:  # noqa: BLE001 -- a broken store must not kill the writer thread: report it
+            self.store_error = f"{type(exc).__name__}: {exc}"
+            self._on_error(exc)
+            return False
+        for sink in self._sinks:
+            try:
+                sink(batch)
+            except Exception as exc:  # noqa: BLE001 -- a failing sink must not stop the log
+                self._on_error(exc)
+        return True
 
 
 def _report_to_stderr(exc: BaseException) -> None:

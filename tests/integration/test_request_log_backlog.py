@@ -1,0 +1,78 @@
+"""A store that refuses writes loses no record: they wait, /readyz and a metric say so, billable
+calls are refused once the backlog is full, and everything is written when the store is back.
+
+The refusal is the store's own: a trigger on the real SQLite file aborts every insert, as a full
+disk or a read-only file would, until it is dropped."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process
+
+CONFIG = BASE_CONFIG.replace(
+    "log: {flush_interval_s: 10, stdout: false}",
+    "log: {flush_interval_s: 10, stdout: false, max_backlog: 5}",
+)
+BODY = {
+    "model": "claude-sonnet-5-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]
+}  # fmt: skip
+
+
+def refuse_inserts(db: str, refuse: bool) -> None:
+    with sqlite3.connect(db) as conn:
+        if refuse:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON requests "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+        else:
+            conn.execute("DROP TRIGGER refuse")
+
+
+async def post(env: InProcess) -> tuple[int, str, str]:
+    response = await env.http.post("/v1/messages", json=BODY, headers={"x-api-key": env.key})
+    return (
+        response.status_code,
+        response.headers.get("x-bastion-reason", ""),
+        response.headers["x-request-id"],
+    )
+
+
+async def test_records_wait_for_the_store_and_billable_calls_stop_when_the_backlog_is_full(
+    tmp_path: Path,
+) -> None:
+    assert "max_backlog: 5" in CONFIG
+    async with in_process(CONFIG % {"dir": tmp_path}, ENVIRON) as env:
+        db = env.gateway.store.path
+        refuse_inserts(db, True)
+        answered = []
+        for _ in range(5):
+            status, _, request_id = await post(env)
+            assert status == 200
+            answered.append(request_id)
+        env.gateway.writer.flush()  # the store refuses the batch: kept, not dropped
+        assert env.gateway.writer.backlog == 5
+        ready = await env.http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["problems"]["request_log"] == (
+            "5 records wait for the store: IntegrityError: database or disk is full"
+        )
+        metrics = (await env.http.get("/metrics")).text
+        assert "bastion_request_log_backlog 5.0" in metrics
+        assert "bastion_request_log_write_failures_total 1.0" in metrics
+        calls = (await env.mock.get("http://upstream/mock/stats")).json()["total"]
+
+        status, reason, refused_id = await post(env)  # the backlog is full: fail closed
+        assert (status, reason) == (503, "request_log")
+        assert (await env.mock.get("http://upstream/mock/stats")).json()["total"] == calls
+
+        refuse_inserts(db, False)  # the store is back
+        env.gateway.writer.flush()
+        assert env.gateway.writer.backlog == 0
+        assert (await env.http.get("/readyz")).status_code == 200
+        assert (await post(env))[0] == 200
+        ids = [row["request_id"] for row in env.records()]
+        assert ids[:6] == [*answered, refused_id]  # every record, in order, none twice
+        assert len(ids) == len(set(ids)) == 7
