@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import secrets
+import sqlite3
 from pathlib import Path
 
 import click
 
 from bastion.cli.common import CONFIG_OPTION, read_config
 from bastion.secrets import SecretError
+from bastion.stores.sqlite import store_problem
 
 
 @click.command()
@@ -24,12 +26,17 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
     from bastion.gateway import build_gateway
 
     config = read_config(config_path)
+    problem = store_problem(config.store.sqlite_path)
+    if problem is not None:
+        raise click.ClickException(f"store.url: {problem}")
     try:
         gateway = build_gateway(config)
     except SecretError as exc:
         raise click.ClickException(
             f"keys.hash_secret: {exc} (create it with `bastion init`)"
         ) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"store.url: {config.store.sqlite_path}: {exc}") from None
     host = host or config.server.host
     port = port or config.server.port
     click.echo(f"bastion: gateway on http://{host}:{port}", err=True)

@@ -6,6 +6,7 @@ connections are not shared across threads; the log writer's thread keeps one for
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -120,6 +121,21 @@ ADDED_COLUMNS = {
     "api_keys": {"team": "TEXT NOT NULL DEFAULT ''", "last_used_at": "REAL", "rotated_to": "TEXT"},
 }
 """Columns added since the first schema: older files get them on open."""
+
+
+def store_problem(path: str) -> str | None:
+    """Why the store file cannot be written, or None: checked at start, so that a read-only or
+    missing place fails in one clear line instead of at the first write."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return f"{folder} is on a read-only filesystem"
+    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} cannot be read and written by this user"
+    if not os.path.exists(path) and not os.access(folder, os.W_OK):
+        return f"{path} cannot be created: {folder} is not writable by this user"
+    return None
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
