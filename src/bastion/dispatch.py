@@ -151,7 +151,7 @@ class Dispatch:
             if outcome is None:
                 return None
             if outcome.final or isinstance(outcome.error, UpstreamTimeout | NotReady):
-                return outcome  # a hung upstream, or no key: not retried (the deadline is shared)
+                return outcome  # final; a hung upstream (the deadline is shared); no key
             retry_after = parse_retry_after(text_headers(outcome.headers), self.gw.clock.wall())
             delay = next_attempt(
                 self.retry, attempts_made=made, now=self.gw.clock.monotonic(),
@@ -166,7 +166,8 @@ class Dispatch:
     async def attempt(
         self, env: Environment, body: bytes, breaker: CircuitBreaker, admission: Admission
     ) -> Failure | None:
-        """One upstream call. None when the client was answered; a Failure worth retrying."""
+        """One upstream call. None when the client was answered, else a Failure (`final` when
+        the upstream said not to try again)."""
         try:
             key = await env.current_key()
         except NotReady as exc:
@@ -288,8 +289,8 @@ class Dispatch:
         try:
             body = await self.read(reply)
         except (UpstreamTimeout, UpstreamUnavailable) as exc:
-            # A 2xx is a billed call, whatever happens to its body: never sent again. The cost
-            # is unknown, so the budget keeps the whole hold (RequestRecord.usage_incomplete).
+            # A 2xx is a billed call, whatever happens to its body: never sent again. Its usage
+            # is lost, so it costs its worst case (RequestRecord.usage_incomplete).
             breaker.record(False, admission)
             record.usage_incomplete = True
             exc.should_retry = False
