@@ -194,8 +194,9 @@ class Gateway:
             await step("alerts", self.alerts.aclose)
             await step("outbox", lambda: asyncio.to_thread(self.alerts.outbox.close))
             await step("transport", self.transport.aclose)
-            if self.tracer is not None:
-                await step("tracer", lambda: asyncio.to_thread(self.tracer.shutdown))  # type: ignore[union-attr]
+            tracer = self.tracer
+            if tracer is not None:
+                await step("tracer", lambda: asyncio.to_thread(tracer.shutdown))
         finally:
             self.writer.stop()
             self.rollups.stop()
