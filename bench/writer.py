@@ -3,7 +3,8 @@
 Builds a gateway from a minimal config on a fresh SQLite file, then times, over 5 batches of 600
 records (a 0.2 s flush at ~3,000 requests/s): the store insert, each batch sink (samples,
 last key use, dashboard rollups) and each per-record observer (metrics). The writer runs off the
-request path, but in the same process: this is the CPU it takes from serving.
+request path, but in the same process: this is the CPU it takes from serving. Last, the one step
+on the request path: the record's journal line (encode, one write).
 
     .venv/bin/python bench/writer.py
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from bastion.config import parse_config
 from bastion.gateway import build_gateway
+from bastion.policies.accesslog import RecordWriter
 from bastion.types import RequestRecord, Usage
 
 BATCHES, BATCH = 5, 600
@@ -64,6 +66,22 @@ environments:
     for name, seconds in spent.items():
         print(f"{name:<40} {seconds / (BATCHES * BATCH) * 1e6:6.1f} µs/record")
     print(f"{'in all':<40} {sum(spent.values()) / (BATCHES * BATCH) * 1e6:6.1f} µs/record")
+    print(f"{'on the request path: journal line':<40} {journal_cost(writer):6.1f} µs/record")
+
+
+def journal_cost(writer: RecordWriter) -> float:
+    """CPU per record of `RecordWriter.journal()`, the one step on the request path: encode the
+    row and write one line (thread CPU time, so the figure is CPU, not waiting)."""
+    writer.start()  # opens the journal
+    batch = records(BATCHES * BATCH, 10 * BATCH * BATCHES)
+    started = time.thread_time()
+    for record in batch:
+        writer.journal(record)
+    spent = time.thread_time() - started
+    for record in batch:
+        writer.submit(record)
+    writer.stop()
+    return spent / len(batch) * 1e6
 
 
 def _each(observe: Callable[[RequestRecord], None]) -> Callable[[Sequence[RequestRecord]], None]:

@@ -101,6 +101,7 @@ class GatewayApp:
         record = RequestRecord(ex.request_id, self.gw.clock.wall(), ex.method, path)
         if self.gw.tracer is not None:
             ex.trace = self.gw.tracer.start(ex.method, path, ex.headers)
+        ex.before_end = lambda: self.journal(record, t0)
         try:
             check_header_block(ex.headers, self.max_header_bytes, self.max_headers)
             await self.api(ex, record, t0)
@@ -170,6 +171,12 @@ class GatewayApp:
         sent: list[bytes] = []
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
         holds: Holds | None = None
+
+        def before_end() -> None:  # the cost goes into the journal with the record
+            self.account(record, request.model, shaped, holds, [model, *fallbacks])
+            self.journal(record, t0)
+
+        ex.before_end = before_end
         try:
             holds = await self.admit(
                 ex, principal, route_name, route, shaped, model, fallbacks, record
@@ -191,6 +198,12 @@ class GatewayApp:
                 await self.settle(holds, record)
             if claimed:
                 await idempotent.finish(gw, claimed, ex, record, sent)
+
+    def journal(self, record: RequestRecord, t0: float) -> None:
+        """Journal the record before the answer's last byte: a killed process loses no record
+        of an answer a client received (the store gets it at the next start)."""
+        record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
+        self.gw.writer.journal(record)
 
     def check_request_log(self) -> None:
         """Fail closed (by `log.when_backlog_full`) while the store refuses records and the
@@ -259,16 +272,16 @@ class GatewayApp:
         route_name = _route(ex)
         self.gw.route(route_name)
         record.route = route_name
-        await self.forward(ex, principal, operation, forwarded, raw, record, t0)
         record.cost_micros = 0  # token counting is free
+        await self.forward(ex, principal, operation, forwarded, raw, record, t0)
 
     async def models(
         self, ex: Exchange, operation: Operation, record: RequestRecord, t0: float
     ) -> None:
         principal = await self.authenticate(ex, record)
         forwarded = forwarded_headers(ex.headers, self.forwardable)
-        await self.forward(ex, principal, operation, forwarded, None, record, t0)
         record.cost_micros = 0
+        await self.forward(ex, principal, operation, forwarded, None, record, t0)
 
     async def authenticate(self, ex: Exchange, record: RequestRecord) -> Principal:
         raw = key_from_headers(ex.text(b"x-api-key"), ex.text(b"authorization"))

@@ -54,6 +54,7 @@ class Exchange:
     """One HTTP request/response over ASGI, with the few operations the gateway needs."""
 
     __slots__ = (
+        "before_end",
         "client",
         "extra_headers",
         "headers",
@@ -89,6 +90,9 @@ class Exchange:
         self.sent_headers: Headers = []
         self.trace: RequestSpan | None = None
         """The request's span while tracing is on (bastion.tracing)."""
+        self.before_end: Callable[[], None] | None = None
+        """Called just before the last byte of a whole-body answer goes out (the record's
+        journal line is written there: a client never holds an answer whose record is not)."""
 
     def text(self, name: bytes) -> str | None:
         """A request header's value as text (latin-1, as HTTP/1.1 defines), or None."""
@@ -128,9 +132,17 @@ class Exchange:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        """A whole answer; with `before_end` set, its last byte waits until that has run."""
         headers.append((b"content-length", str(len(body)).encode()))
         await self.start(status, headers)
-        await self.send({"type": "http.response.body", "body": body})
+        if self.before_end is None or not body:
+            if self.before_end is not None:
+                self.before_end()
+            await self.send({"type": "http.response.body", "body": body})
+            return
+        await self.send({"type": "http.response.body", "body": body[:-1], "more_body": True})
+        self.before_end()
+        await self.send({"type": "http.response.body", "body": body[-1:]})
 
     async def respond_error(self, err: BastionError) -> bytes:
         """Answer with `err` in Anthropic's shape; returns the body sent (for the sample)."""

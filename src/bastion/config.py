@@ -205,6 +205,9 @@ class LogConfig(Section):
     max_batch: int = Field(default=2000, gt=0)
     stdout: bool = True
     """Also print each record as one JSON line on standard output."""
+    journal: bool = True
+    """Append each record to `<store>.journal` when its request ends (one write, a few µs), so a
+    killed process loses none: the next start replays it into the store."""
     max_backlog: int = Field(default=100_000, gt=0)
     """Records kept in memory while the store refuses writes (full disk, locked, read-only);
     they are written as soon as it takes them again, and /readyz says not ready meanwhile."""

@@ -44,8 +44,9 @@ from bastion.routes import RoutePolicies, all_route_policies
 from bastion.sampling.capture import Sampler
 from bastion.sampling.sink import SampleSink
 from bastion.secrets import SecretError, resolve_secret
+from bastion.stores.journal import Journal, journal_line, replay
 from bastion.stores.rollups import Rollups
-from bastion.stores.sqlite import SQLiteStore
+from bastion.stores.sqlite import SQLiteStore, record_row
 from bastion.supervisor import Supervisor
 from bastion.tracing import Tracer, build_tracer
 from bastion.transport_aiohttp import AiohttpTransport
@@ -144,6 +145,12 @@ class Gateway:
         return env
 
     async def start(self) -> None:
+        if self.config.log.journal:  # records a killed process answered but did not store
+            found = await asyncio.to_thread(
+                replay, journal_path(self.config), self.store.insert_missing_rows
+            )
+            if found:
+                emit("journal_replayed", records=found)
         self.writer.start()
         await asyncio.to_thread(self.rollups.start)
         self.refresh()
@@ -258,6 +265,8 @@ def build_gateway(
         sinks=[SampleSink(store, config.sampling, clock.wall), last_use_sink(store),
                rollups.sink],
         on_error=log_write_failed(metrics), on_backlog=metrics.log_backlog.set,
+        journal=Journal(journal_path(config)) if config.log.journal else None,
+        journal_line=lambda r: journal_line(record_row(r)),
     )  # fmt: skip
     alerts = AlertDelivery(
         Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
@@ -317,6 +326,10 @@ def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Tra
     if config.server.upstream_client == "pyreqwest":
         return ReqwestTransport(settings)
     return AiohttpTransport(settings)
+
+
+def journal_path(config: BastionConfig) -> str:
+    return config.store.sqlite_path + ".journal"
 
 
 def log_write_failed(metrics: Metrics) -> Callable[[BaseException], None]:

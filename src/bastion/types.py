@@ -88,6 +88,9 @@ class RequestRecord:
     """The upstream answered 2xx (a billed call) but its final usage never arrived: the body
     broke, or the stream ended without message_stop. The cost is then estimated at the worst
     case (`cost_status`), never the partial figure the usage seen so far would give."""
+    journaled: int | None = None
+    """The journal generation its line was written to before the answer's last byte
+    (`RecordWriter.journal`); None when `submit` journals it."""
     cost_status: str | None = None
     """None when `cost_micros` is exact (or NULL: unknown); "estimated" when it is the request's
     worst case because its usage never arrived whole."""

@@ -65,3 +65,37 @@ def test_sigkill_under_load_loses_at_most_one_batch(mock: Process, tmp_path: Pat
     in_window = sum(1 for at in answered.values() if at > killed_at - window)
     assert len(lost) <= in_window
     assert len(stored) >= len(answered) - in_window
+
+
+def test_sigkill_three_times_under_load_loses_no_answered_record(
+    mock: Process, tmp_path: Path
+) -> None:
+    """With the journal, a killed gateway's answered requests are replayed at the next start:
+    20 clients, three kills, and every request a client saw answered has its row and its cost."""
+    answered: dict[str, float] = {}
+    lost_per_kill = []
+    gateway = start_gateway(tmp_path, mock.url)
+    key = gateway.create_key("dev", "load@example.com")
+    for _ in range(3):
+        stop = threading.Event()
+        done: list[tuple[str, float]] = []
+        threads = [
+            threading.Thread(target=load, args=(gateway.url, key, stop, done)) for _ in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        gateway.process.proc.send_signal(signal.SIGKILL)
+        gateway.process.proc.wait()
+        stop.set()
+        for thread in threads:
+            thread.join()
+        answered.update(done)
+        gateway = start_gateway(tmp_path, mock.url)  # replays the journal before it is ready
+        with sqlite3.connect(gateway.db) as conn:
+            rows = dict(conn.execute("SELECT request_id, cost_micros FROM requests").fetchall())
+        lost_per_kill.append(len([rid for rid in answered if rid not in rows]))
+    gateway.process.stop()
+    assert len(answered) > 300, "the load did not get going"
+    assert lost_per_kill == [0, 0, 0]
+    assert all(rows[rid] is not None and rows[rid] > 0 for rid in answered)

@@ -174,3 +174,31 @@ def test_refused_records_wait_in_order_and_are_announced_once() -> None:
     assert observed == ["r0", "r1", "r2", "r3"]  # metrics saw each record once
     assert log.getvalue().count(b"\n") == 4  # one log line each
     assert backlogs == [3, 4, 0]
+
+
+def test_a_record_journaled_before_a_rotation_keeps_its_part_until_stored(tmp_path: Path) -> None:
+    """journal() runs before the answer's last byte, submit() a moment later: a flush between
+    the two must not delete the only durable copy of that record."""
+    from bastion.stores.journal import Journal, journal_parts, read_rows
+
+    path = str(tmp_path / "b.db.journal")
+    store = FlakyStore(refusals=0)
+    writer = RecordWriter(
+        store, 10, 100, journal=Journal(path),  # type: ignore[arg-type]
+        journal_line=lambda r: orjson.dumps([r.request_id]) + b"\n",
+    )  # fmt: skip
+    writer.start()
+    try:
+        record = make_record(1)
+        writer.journal(record)
+        writer.flush()  # rotates: the line is now in a part, its record not yet submitted
+        writer.flush()
+        lines = [row for part in journal_parts(path) for row in read_rows(part)]
+        assert lines == [["r1"]]  # still on disk
+        writer.submit(record)
+        writer.flush()
+        writer.flush()
+        assert store.rows == ["r1"]
+        assert [row for part in journal_parts(path) for row in read_rows(part)] == []
+    finally:
+        writer.stop()

@@ -1,12 +1,13 @@
 """One record per request: a JSON log line and a stored row, batched off the request path.
 
-The request path only appends to a list. A writer thread wakes every `flush_interval_s`, stores
-the batch in one transaction and prints the lines. A crash (SIGKILL) loses at most the records
-finished in the last flush interval, plus the batch being written at that instant.
+The request path appends to a list and writes one line to the journal (`stores/journal.py`).
+A writer thread wakes every `flush_interval_s`, stores the batch in one transaction and prints
+the lines. A crash (SIGKILL) loses no record the journal holds: it is replayed at the next start.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import BinaryIO
 import orjson
 
 from bastion.stores.base import RecordStore
+from bastion.stores.journal import Journal
 from bastion.types import RequestRecord
 
 
@@ -76,6 +78,8 @@ class RecordWriter:
         observers: Sequence[Callable[[RequestRecord], None]] = (),
         sinks: Sequence[Callable[[Sequence[RequestRecord]], None]] = (),
         on_backlog: Callable[[int], None] | None = None,
+        journal: Journal | None = None,
+        journal_line: Callable[[RequestRecord], bytes] | None = None,
     ) -> None:
         self._store = store
         self._interval = flush_interval_s
@@ -86,6 +90,18 @@ class RecordWriter:
         """Called with every record in the writer's thread (metrics): off the request path."""
         self._sinks = tuple(sinks)
         """Called with every stored batch in the writer's thread (samples, rollups)."""
+        self._journal = journal
+        """Where each record is appended when submitted, so a killed process loses none."""
+        self._journal_line = journal_line
+        self._generation = 0
+        """The live journal's number; each rotation closes it as a part and starts the next."""
+        self._parts: dict[int, str] = {}
+        """Rotated journal parts by generation, kept until every record in them is stored."""
+        self._unsubmitted: dict[int, int] = {}
+        """Records journaled (before their answer's last byte) but not yet submitted, by
+        generation: their part must outlive the batch that stores them."""
+        self.journal_error: str | None = None
+        """Why the last journal write failed, while it does; records still reach the store."""
         self._on_backlog = on_backlog
         """Told the backlog's size after every flush (a gauge)."""
         self._pending: list[RequestRecord] = []
@@ -101,12 +117,44 @@ class RecordWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def journal(self, record: RequestRecord) -> None:
+        """Write the record's journal line now (before the answer's last byte); `submit` it
+        later with `journaled=True`. One write call, a few µs."""
+        if self._journal is None or self._journal_line is None:
+            return
+        line = self._journal_line(record)
+        with self._lock:
+            self._append(line)
+            record.journaled = generation = self._generation
+            self._unsubmitted[generation] = self._unsubmitted.get(generation, 0) + 1
+
     def submit(self, record: RequestRecord) -> None:
-        """O(1) on the request path: the record is written within one flush interval."""
+        """O(1) on the request path: the record is stored within one flush interval, and
+        journaled now unless `journal()` did it already."""
+        generation = record.journaled
+        line = b""
+        if generation is None and self._journal is not None and self._journal_line is not None:
+            line = self._journal_line(record)
         with self._lock:
             self._pending.append(record)
+            if line:
+                self._append(line)
+            elif generation is not None:
+                left = self._unsubmitted.pop(generation) - 1
+                if left:
+                    self._unsubmitted[generation] = left
+
+    def _append(self, line: bytes) -> None:
+        assert self._journal is not None
+        try:
+            self._journal.append(line)
+            self.journal_error = None
+        except OSError as exc:  # a full disk: the record is still stored; say so
+            self.journal_error = f"{type(exc).__name__}: {exc}"
 
     def start(self) -> None:
+        if self._journal is not None:
+            self._journal.open()
         self._thread = threading.Thread(target=self._run, name="bastion-record-writer", daemon=True)
         self._thread.start()
 
@@ -117,6 +165,8 @@ class RecordWriter:
             self._thread.join()
             self._thread = None
         self.flush()
+        if self._journal is not None:
+            self._journal.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -128,6 +178,10 @@ class RecordWriter:
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
+                if self._journal is not None:
+                    self._rotate_journal()
+                # Parts whose records are all submitted: in this batch or an earlier one.
+                done = [g for g in self._parts if g not in self._unsubmitted]
             self._announce(batch)
             todo, self._backlog = self._backlog + batch, []
             for start in range(0, len(todo), self._max_batch):
@@ -136,9 +190,31 @@ class RecordWriter:
                     break
             else:
                 self.store_error = None
+                self._drop_journal_parts(done)
             if self._on_backlog is not None:
                 self._on_backlog(len(self._backlog))
         return len(batch)
+
+    def _rotate_journal(self) -> None:
+        assert self._journal is not None
+        try:
+            part = self._journal.rotate()
+        except OSError as exc:
+            self.journal_error = f"{type(exc).__name__}: {exc}"
+            self._on_error(exc)
+            return
+        if part is not None:
+            self._parts[self._generation] = part
+            self._generation += 1
+
+    def _drop_journal_parts(self, generations: list[int]) -> None:
+        """Every record taken so far is stored: these parts' records are all among them."""
+        for generation in generations:
+            part = self._parts.pop(generation)
+            try:
+                os.unlink(part)
+            except OSError as exc:  # left behind: replayed (and skipped) at the next start
+                self._on_error(exc)
 
     @property
     def backlog(self) -> int:

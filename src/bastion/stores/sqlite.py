@@ -85,7 +85,8 @@ KEY_COLUMNS = (
     "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team, "
     "last_used_at, rotated_to"
 )
-INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * 30) + ")"
+RECORD_COLUMNS = 30
+INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * RECORD_COLUMNS) + ")"
 
 
 SPEND_GROUPS = {
@@ -283,6 +284,21 @@ class SQLiteStore:
         with self._lock:
             rows = self._shared().execute(query, (since,)).fetchall()
         return [SpendRow(*row) for row in rows]
+
+    def insert_missing_rows(self, rows: Sequence[Sequence[object]]) -> int:
+        """Insert journal rows (`record_row` order) whose request id the log lacks; how many."""
+        added = 0
+        with self.transaction() as conn:
+            for row in rows:
+                if len(row) != RECORD_COLUMNS:
+                    continue  # a row of another schema: not guessed at
+                if conn.execute(
+                    "SELECT 1 FROM requests WHERE request_id = ?", (row[0],)
+                ).fetchone():
+                    continue
+                conn.execute(INSERT_RECORD, tuple(row))
+                added += 1
+        return added
 
     def insert_records(self, records: Sequence[RequestRecord]) -> None:
         """One transaction per batch. Bastion's own request ids sort by time (see
