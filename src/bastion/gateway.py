@@ -219,6 +219,10 @@ class Gateway:
         except Exception as exc:  # noqa: BLE001 -- any store failure means not ready; report, do not raise
             problems["store"] = f"{type(exc).__name__}: {exc}"
         problems.update(self.jobs.problems())
+        if self.writer.journal_error is not None:
+            problems["journal"] = (
+                f"the record journal cannot be written: {self.writer.journal_error}"
+            )
         if self.writer.store_error is not None:
             problems["request_log"] = (
                 f"{self.writer.backlog} records wait for the store: {self.writer.store_error}"
