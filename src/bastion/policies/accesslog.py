@@ -180,6 +180,8 @@ class RecordWriter:
                 batch, self._pending = self._pending, []
                 if self._journal is not None:
                     self._rotate_journal()
+                    if self.journal_error is not None:
+                        self._append(b"\n")  # writable again? (a blank line is skipped)
                 # Parts whose records are all submitted: in this batch or an earlier one.
                 done = [g for g in self._parts if g not in self._unsubmitted]
             self._announce(batch)
