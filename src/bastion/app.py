@@ -172,8 +172,12 @@ class GatewayApp:
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
         holds: Holds | None = None
 
+        accounted = False
+
         def before_end() -> None:  # the cost goes into the journal with the record
+            nonlocal accounted
             self.account(record, request.model, shaped, holds, [model, *fallbacks])
+            accounted = True
             self.journal(record, t0)
 
         ex.before_end = before_end
@@ -193,7 +197,8 @@ class GatewayApp:
                 Upstream(operation.upstream_path, forwarded),
             ).run()
         finally:
-            self.account(record, request.model, shaped, holds, [model, *fallbacks])  # 15.
+            if not accounted:  # 15. (a whole answer was accounted before its last byte)
+                self.account(record, request.model, shaped, holds, [model, *fallbacks])
             if holds is not None:
                 await self.settle(holds, record)
             if claimed:
