@@ -23,6 +23,7 @@ from bastion.config_base import NAME, Section
 from bastion.config_ops import (
     AdminConfig,
     AdminKeyConfig,
+    ReconcileConfig,
     RedactConfig,
     SamplingConfig,
     TracingConfig,
@@ -62,6 +63,7 @@ __all__ = [
     "MaxTokensConfig",
     "RateLimitConfig",
     "RateLimitsConfig",
+    "ReconcileConfig",
     "RedactConfig",
     "RetryConfig",
     "RouteConfig",
@@ -158,6 +160,9 @@ class UpstreamConfig(Section):
     base_url: str = "https://api.anthropic.com"
     api_key: str
     """Secret reference for the upstream key: aws-sm:, vault:, gcp-sm:, or env:/file: in dev."""
+    workspace_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """The Anthropic workspace the key belongs to (`default` for the default workspace):
+    `bastion reconcile --environment` compares with that workspace's reports only."""
 
     @field_validator("base_url")
     @classmethod
@@ -228,6 +233,7 @@ class BastionConfig(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
 
     @field_validator("environments", "routes")
     @classmethod

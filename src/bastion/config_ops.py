@@ -1,4 +1,5 @@
-"""The config of sampling, admin credentials and tracing: sections of the one config model.
+"""The config of sampling, admin credentials, tracing and reconciling: sections of the one
+config model.
 
 `bastion.config` re-exports every class here.
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -110,3 +112,28 @@ class TracingConfig(Section):
         if not url.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return url
+
+
+class ReconcileConfig(Section):
+    """`bastion reconcile`: the request log against Anthropic's Admin API usage and cost reports
+    (docs/reconcile.md)."""
+
+    admin_key: str | None = None
+    """Secret reference for an Admin API key (sk-ant-admin...): it reads reports, sends no call."""
+    base_url: str | None = None
+    """Where the Admin API is; by default the environments' upstream base_url."""
+    tolerance_usd: Decimal = Field(default=Decimal("0.01"), ge=0)
+    """A cost gap per model and day up to this (plus half a micro-dollar per request, Bastion's
+    rounding) is a match; a token gap never is."""
+
+    @field_validator("admin_key")
+    @classmethod
+    def _is_reference(cls, ref: str | None) -> str | None:
+        return None if ref is None else check_secret_reference(ref)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return None if url is None else url.rstrip("/")

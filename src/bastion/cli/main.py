@@ -9,6 +9,7 @@ from bastion.cli.alerts import alerts
 from bastion.cli.audit import audit
 from bastion.cli.dashboard import dashboard
 from bastion.cli.keys import keys
+from bastion.cli.reconcile import reconcile
 from bastion.cli.rollback import rollback
 from bastion.cli.samples import samples
 from bastion.cli.serve import init, mock, serve
@@ -27,6 +28,7 @@ cli.add_command(init)
 cli.add_command(keys)
 cli.add_command(rollback)
 cli.add_command(spend)
+cli.add_command(reconcile)
 cli.add_command(samples)
 cli.add_command(alerts)
 cli.add_command(dashboard)

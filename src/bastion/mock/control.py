@@ -5,6 +5,7 @@
                          for N requests to /v1/messages and then back to `ok` when count is given
 - `GET  /mock/stats`     {total, paths: {path: n}, scenarios: {name: n}} (`/mock/*` not counted)
 - `POST /mock/reset`     clears stats and the prompt cache, restores the startup scenario
+                         (what the mock billed stays: its reports are a bill)
 """
 
 from __future__ import annotations

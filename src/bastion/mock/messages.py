@@ -9,6 +9,7 @@ non-streamed request: `reset_mid_stream` cuts the JSON body, `malformed_body` tr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import orjson
 
@@ -37,6 +38,7 @@ from bastion.mock.scenarios import ERROR_SCENARIOS, Fault, ScenarioControl, choo
 from bastion.mock.settings import MockSettings
 from bastion.mock.stats import RequestStats
 from bastion.mock.tokens import prompt_blocks, prompt_tokens
+from bastion.mock.usage_ledger import UsageLedger, credential
 from bastion.mock.validate import parse_count, parse_messages
 from bastion.types import Usage
 
@@ -54,6 +56,7 @@ class MessagesEndpoint:
         stats: RequestStats,
         headers: HeaderFactory,
         ids: Ids,
+        billing: UsageLedger,
     ) -> None:
         self._settings = settings
         self._directory = directory
@@ -62,6 +65,7 @@ class MessagesEndpoint:
         self._stats = stats
         self._headers = headers
         self._ids = ids
+        self._billing = billing
 
     async def create(self, request: Request, send: Send) -> None:
         fault = choose_fault(request.headers, self._control)
@@ -82,6 +86,10 @@ class MessagesEndpoint:
         reply = compose_reply(parsed.body["messages"], parsed.max_tokens, parsed.stop_sequences)
         if fault.scenario == "slow_first_byte":
             await self._settings.sleep(fault.delay)
+        if fault.scenario != "error_event_mid_stream" or parsed.stream:
+            # Billed once the answer starts, whatever happens to it on the way (as the API does).
+            billed = dataclasses.replace(usage, output_tokens=reply.output_tokens)
+            self._billing.record(credential(request.headers), parsed.model, billed)
         if parsed.stream:
             await self._stream(request, send, fault, parsed.model, reply, usage)
         else:

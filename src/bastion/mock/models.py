@@ -44,6 +44,10 @@ class ModelDirectory:
         self._ids = [model.id for model in listed]
         self._positions = {model_id: index for index, model_id in enumerate(self._ids)}
 
+    def entry(self, model: str) -> ModelEntry | None:
+        """The catalog entry of a model id (an alias's entry carries its target's prices)."""
+        return self._by_id.get(model)
+
     def max_output(self, model: str) -> int | None:
         entry = self._by_id.get(model)
         return entry.max_output_tokens if entry else None

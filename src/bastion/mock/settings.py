@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bastion.mock.scenarios import SCENARIOS
+from bastion.pricing.catalog import ModelPrices
 
 
 class ModelEntry(Protocol):
@@ -40,6 +41,7 @@ class ModelEntry(Protocol):
     def retires_at(self) -> object: ...
     @property
     def alias_of(self) -> str | None: ...
+    def prices_for(self, prompt_tokens: int) -> ModelPrices: ...
 
 
 class Catalog(Protocol):

@@ -110,6 +110,41 @@ class SpendRow:
     output_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    """What the log says one model cost on one UTC day: the gateway's side of a reconcile."""
+
+    day: int
+    """Days since 1970-01-01 (UTC) of the requests' start."""
+    model: str
+    requests: int
+    """Requests that used tokens or cost something (refusals and replays cost nothing)."""
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cost_micros: int
+    unknown_cost: int
+    """Requests with tokens whose cost is unknown (a model without prices)."""
+    estimated: int
+    """Requests counted at their worst case because their usage never arrived whole."""
+
+
+DAILY_USAGE = """
+SELECT CAST(started_at / 86400 AS INTEGER) AS day, model_served, count(*),
+       sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+       sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), coalesce(sum(cost_micros), 0),
+       sum(cost_micros IS NULL), sum(coalesce(cost_status = 'estimated', 0))
+FROM requests
+WHERE started_at >= ? AND started_at < ? AND model_served IS NOT NULL
+  AND (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens
+       + cache_write_1h_tokens > 0 OR coalesce(cost_micros, 0) > 0)
+  {environments}
+GROUP BY day, model_served ORDER BY day, model_served
+"""
+
+
 ADDED_COLUMNS = {
     "requests": {
         "attempts": "INTEGER NOT NULL DEFAULT 0",
@@ -284,6 +319,22 @@ class SQLiteStore:
         with self._lock:
             rows = self._shared().execute(query, (since,)).fetchall()
         return [SpendRow(*row) for row in rows]
+
+    def daily_usage(
+        self, start: float, end: float, environments: Sequence[str] | None = None
+    ) -> list[DailyUsage]:
+        """Tokens and cost per UTC day and served model, for requests started in [start, end);
+        only those of `environments` when given."""
+        where, params = "", list[object]([start, end])
+        if environments is not None and not environments:
+            return []
+        if environments is not None:
+            where = "AND environment IN (" + ", ".join("?" * len(environments)) + ")"
+            params.extend(environments)
+        query = DAILY_USAGE.format(environments=where)
+        with self._lock:
+            rows = self._shared().execute(query, params).fetchall()
+        return [DailyUsage(*row) for row in rows]
 
     def insert_missing_rows(self, rows: Sequence[Sequence[object]]) -> int:
         """Insert journal rows (`record_row` order) whose request id the log lacks; how many."""
