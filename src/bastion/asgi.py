@@ -91,8 +91,9 @@ class Exchange:
         self.trace: RequestSpan | None = None
         """The request's span while tracing is on (bastion.tracing)."""
         self.before_end: Callable[[], None] | None = None
-        """Called just before the last byte of a whole-body answer goes out (the record's
-        journal line is written there: a client never holds an answer whose record is not)."""
+        """Called once, just before the end of an answer goes out: the last byte of a whole
+        body, or a stream's `message_stop` event. The record's journal line is written there:
+        a client never holds an answer whose record is not. See `ending()`."""
 
     def text(self, name: bytes) -> str | None:
         """A request header's value as text (latin-1, as HTTP/1.1 defines), or None."""
@@ -136,13 +137,18 @@ class Exchange:
         headers.append((b"content-length", str(len(body)).encode()))
         await self.start(status, headers)
         if self.before_end is None or not body:
-            if self.before_end is not None:
-                self.before_end()
+            self.ending()
             await self.send({"type": "http.response.body", "body": body})
             return
         await self.send({"type": "http.response.body", "body": body[:-1], "more_body": True})
-        self.before_end()
+        self.ending()
         await self.send({"type": "http.response.body", "body": body[-1:]})
+
+    def ending(self) -> None:
+        """The answer's end is about to go out: run `before_end`, once."""
+        hook, self.before_end = self.before_end, None
+        if hook is not None:
+            hook()
 
     async def respond_error(self, err: BastionError) -> bytes:
         """Answer with `err` in Anthropic's shape; returns the body sent (for the sample)."""

@@ -92,6 +92,9 @@ class ConfigError(ValueError):
 
 class StoreConfig(Section):
     url: str = "sqlite:///bastion.db"
+    busy_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """How long a write waits for a lock another process holds on the SQLite file; past it
+    the write fails and its records wait in memory (`log.max_backlog`)."""
 
     @field_validator("url")
     @classmethod

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from bastion.alerts import Alert, AlertDelivery, Outbox
 from bastion.alerts.budget import secret_alert
+from bastion.alerts.request_log import LogHealth, LogState, log_alert
 from bastion.alerts.rollover import resolves_due
 from bastion.alerts.stale_keys import named_today, stale_alert, utc_day
 from bastion.clock import Clock
@@ -85,6 +86,8 @@ class Gateway:
     jobs: Supervisor = field(default_factory=lambda: Supervisor(report_job_failure))
     """The periodic background jobs (key and control refresh, alert delivery, stale keys):
     a failure is logged (`background_job_failed`), counted and retried, never the job's end."""
+    log_health: LogHealth = field(default_factory=LogHealth)
+    """The request-log outage alerted on, if any (see `alert_request_log`)."""
     _background: set[asyncio.Future[Any]] = field(default_factory=set)
 
     def alert(self, alert: Alert) -> None:
@@ -167,6 +170,21 @@ class Gateway:
             stale_s = self.config.keys.stale_check_s
             stale = lambda: asyncio.to_thread(self.alert_stale_keys)  # noqa: E731
             jobs.every("stale_keys", stale_s, stale, first_wait=False)
+            jobs.every("request_log", 1.0, self.alert_request_log, first_wait=False)
+
+    async def alert_request_log(self) -> None:
+        """Page once when the request log stops being written, resolve when it is again.
+
+        The health moves on only once the alert was queued or sent, so a channel that is down
+        too is tried again on the next pass."""
+        writer, log = self.writer, self.config.log
+        state = LogState(
+            writer.store_error, writer.journal_error, writer.backlog, log.max_backlog,
+            log.when_backlog_full == "refuse",
+        )  # fmt: skip
+        health, alert = log_alert(self.log_health, state, self.clock.wall())
+        if alert is None or await self.alerts.enqueue_or_send(alert):
+            self.log_health = health
 
     def alert_stale_keys(self) -> Alert | None:
         """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""
@@ -253,7 +271,7 @@ def build_gateway(
     `tracer` replaces the one `config.tracing` describes (tests export to memory)."""
     clock = clock or Clock()
     environ = process_environment() if environ is None else environ
-    store = SQLiteStore(config.store.sqlite_path)
+    store = SQLiteStore(config.store.sqlite_path, config.store.busy_timeout_s)
     secret = server_secret(config, environ)
     auth = Authenticator(store, secret, clock.wall, config.keys.cache_size)
     if log_stream is None and config.log.stdout:
@@ -273,7 +291,10 @@ def build_gateway(
         journal_line=lambda r: journal_line(record_row(r)),
     )  # fmt: skip
     alerts = AlertDelivery(
-        Outbox(config.store.sqlite_path), config.alerts, environ=environ, clock=clock
+        Outbox(config.store.sqlite_path, busy_timeout_s=config.store.busy_timeout_s),
+        config.alerts,
+        environ=environ,
+        clock=clock,
     )
 
     background: set[asyncio.Future[Any]] = set()

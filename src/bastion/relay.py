@@ -253,8 +253,12 @@ async def _pump(
                     return StreamEnd.BROKE, f"upstream connection broke mid-stream: {exc}"
                 deadline.reschedule(None)
                 last_byte_at = clock.monotonic()
+                stopped = observer.saw_message_stop
                 observer.observe(received, last_byte_at)
                 ready = held.take(received)
+                if observer.saw_message_stop and not stopped:
+                    _account(ctx, observer)  # the usage is final: journal it before the end
+                    ctx.ex.ending()
                 if ready:
                     ctx.stream_work_s += clock.monotonic() - last_byte_at  # not upstream time
                     await ctx.send(ready, True)

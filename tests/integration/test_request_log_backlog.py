@@ -6,9 +6,11 @@ disk or a read-only file would, until it is dropped."""
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from pathlib import Path
 
+from tests.e2e.receiver import receiver
 from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process
 
 CONFIG = BASE_CONFIG.replace(
@@ -76,3 +78,53 @@ async def test_records_wait_for_the_store_and_billable_calls_stop_when_the_backl
         ids = [row["request_id"] for row in env.records()]
         assert ids[:6] == [*answered, refused_id]  # every record, in order, none twice
         assert len(ids) == len(set(ids)) == 7
+
+
+def refuse_outbox(db: str, refuse: bool) -> None:
+    with sqlite3.connect(db) as conn:
+        if refuse:
+            conn.execute(
+                "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alert_outbox "
+                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+        else:
+            conn.execute("DROP TRIGGER refuse_alerts")
+
+
+async def test_a_store_that_refuses_writes_pages_once_even_when_the_outbox_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    with receiver() as hooks:
+        config = CONFIG + f'alerts: {{webhooks: [{{url: "{hooks.url}/hook", secret: env:HOOK}}]}}\n'
+        async with in_process(config % {"dir": tmp_path}, {**ENVIRON, "HOOK": secret}) as env:
+            gateway = env.gateway
+            db = gateway.store.path
+            refuse_inserts(db, True)
+            refuse_outbox(db, True)  # the outbox shares the store: the alert must not need it
+            for _ in range(3):
+                assert (await post(env))[0] == 200
+            gateway.writer.flush()
+            await gateway.alert_request_log()
+            await gateway.alert_request_log()  # the same outage: no second page
+            [trigger] = hooks.bodies("/hook")
+            assert trigger["type"] == "alert.triggered"
+            data = trigger["data"]
+            assert isinstance(data, dict)
+            assert data["severity"] == "critical"
+            assert "cannot write its request log" in str(data["summary"])
+            assert data["details"] == {
+                "rule": "bastion.request_log", "backlog": 3, "max_backlog": 5,
+                "store_error": "IntegrityError: database or disk is full", "journal_error": None,
+            }  # fmt: skip
+
+            refuse_inserts(db, False)
+            refuse_outbox(db, False)
+            gateway.writer.flush()
+            await gateway.alert_request_log()  # the resolve goes through the outbox again
+            await gateway.alerts.deliver_due_once()
+            resolved = hooks.bodies("/hook")[1]
+            assert resolved["type"] == "alert.resolved"
+            assert isinstance(resolved["data"], dict)
+            assert resolved["data"]["dedup_key"] == data["dedup_key"]
+            assert len(env.records()) == 3

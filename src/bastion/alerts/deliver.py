@@ -10,6 +10,7 @@ Every outcome is one `bastion.events` line naming the channel by its key, never 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, TextIO
@@ -113,6 +114,29 @@ class AlertDelivery:
     def enqueue(self, alert: Alert) -> int:
         """Queue `alert` for every configured channel; returns the rows that were new."""
         return self.outbox.enqueue(alert, self.channels)
+
+    async def enqueue_or_send(self, alert: Alert) -> bool:
+        """Queue `alert`; when the outbox itself cannot be written (the store is what fails),
+        send it straight to every channel once. True when it was queued or reached a channel:
+        False tells the caller to try again later."""
+        try:
+            await asyncio.to_thread(self.enqueue, alert)
+            return True
+        except sqlite3.Error as exc:
+            emit("alert_outbox_unwritable", self._events, error=f"{type(exc).__name__}: {exc}")
+        now = self._clock.wall()
+        results = await asyncio.gather(
+            *(
+                send(self._http(), channel, alert, environ=self._environ, now=now,
+                     timeout_s=self.policy.timeout_s)
+                for channel in self.channels.values()
+            )
+        )  # fmt: skip
+        for key, result in zip(self.channels, results, strict=True):
+            outcome = "alert_sent_direct" if result.ok else "alert_direct_failed"
+            emit(outcome, self._events, channel=key, dedup_key=alert.dedup_key,
+                 action=alert.action, status=result.status, error=result.error)  # fmt: skip
+        return any(result.ok for result in results)
 
     async def run(self, poll_s: float = 1.0) -> None:
         """Deliver whatever is due every `poll_s` seconds, until cancelled."""

@@ -62,7 +62,7 @@ class OutboxRow:
 class Outbox:
     """The `alert_outbox` table, through this object's own connection (WAL mode)."""
 
-    def __init__(self, path: str, lease_s: float = 60.0) -> None:
+    def __init__(self, path: str, lease_s: float = 60.0, busy_timeout_s: float = 30.0) -> None:
         if lease_s <= 0:
             raise ValueError(f"outbox lease_s must be positive, got {lease_s}")
         self.path = path
@@ -71,7 +71,7 @@ class Outbox:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)

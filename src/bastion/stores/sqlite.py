@@ -197,8 +197,10 @@ def record_row(r: RequestRecord) -> tuple[object, ...]:
 class SQLiteStore:
     """Keys and request records in one SQLite file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout_s: float = 30.0) -> None:
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
+        """How long a statement waits for another connection's lock before it fails."""
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
@@ -206,7 +208,7 @@ class SQLiteStore:
         """A new connection with the schema in place; the caller owns it."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=self.busy_timeout_s)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
