@@ -290,6 +290,7 @@ def build_gateway(
         journal=Journal(journal_path(config)) if config.log.journal else None,
         journal_line=lambda r: journal_line(record_row(r)),
     )  # fmt: skip
+    metrics.journal_failing.set_function(lambda: float(writer.journal_error is not None))
     alerts = AlertDelivery(
         Outbox(config.store.sqlite_path, busy_timeout_s=config.store.busy_timeout_s),
         config.alerts,

@@ -186,6 +186,11 @@ class Metrics:
             "them (full disk, locked, read-only); written as soon as it accepts again",
             registry=registry,
         )  # fmt: skip
+        self.journal_failing = Gauge(
+            "bastion_request_log_journal_failing", "1 while the record journal cannot be "
+            "written (records are then durable only once the store takes them), else 0",
+            registry=registry,
+        )  # fmt: skip
         self.log_write_failures = Counter(
             "bastion_request_log_write_failures", "Failed writes of the request log, each "
             "retried at the next flush", registry=registry,

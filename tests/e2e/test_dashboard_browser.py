@@ -297,7 +297,13 @@ def test_user_controlled_names_are_drawn_as_text(
                 environment="dev", route="default", end_user=MARKUP, model_requested=MARKUP,
                 model_served=MARKUP, status=200, usage=Usage(10, 10), cost_micros=5,
                 latency_ms=30.0, attempts=1,
-            )
+            ),
+            RequestRecord(
+                "bst-estimated", time.time() - 50, "POST", "/v1/messages", key_id="key-markup",
+                environment="dev", route="default", model_served="claude-haiku-5-5", status=200,
+                usage=Usage(10, 1), cost_micros=123_400, cost_status="estimated",
+                usage_incomplete=True, latency_ms=30.0, attempts=1, outcome="incomplete_stream",
+            ),
         ]
     )  # fmt: skip
     key = gateway.create_key("dev", "carol@example.com")
@@ -319,5 +325,9 @@ def test_user_controlled_names_are_drawn_as_text(
     assert MARKUP in texts  # the end user's name, as the top users chart's label
     row = browser.find_element(By.CSS_SELECTOR, '#requests tr[data-request-id="bst-markup"]')
     assert MARKUP in row.text
+    estimated = browser.find_element(
+        By.CSS_SELECTOR, '#requests tr[data-request-id="bst-estimated"]'
+    )
+    assert "≤ $0.1234 (estimated)" in estimated.text
     assert browser.find_elements(By.TAG_NAME, "img") == []
     assert browser.title == "Bastion dashboard"

@@ -94,6 +94,8 @@ def test_a_full_disk_loses_no_record(tmp_path: Path, small_disk: Path, upstream:
             if line.startswith("bastion_request_log_backlog ")
         )  # fmt: skip
         assert backlog > 0
+        assert "bastion_request_log_journal_failing 1.0" in metrics  # the journal shares the disk
+        assert "journal" in ready.json()["problems"]
 
         filler.unlink()  # space is back
         deadline = time.monotonic() + 20
@@ -101,6 +103,8 @@ def test_a_full_disk_loses_no_record(tmp_path: Path, small_disk: Path, upstream:
             assert time.monotonic() < deadline, "the backlog was never written"
             time.sleep(0.2)
         assert set(answered) <= stored_ids(db)
+        metrics = httpx2.get(gateway.url + "/metrics", timeout=10).text
+        assert "bastion_request_log_journal_failing 0.0" in metrics
     finally:
         gateway.process.stop()
 

@@ -28,6 +28,7 @@ RECENT_COLUMNS = (
     "request_id", "started_at", "environment", "route", "model_served", "model_requested",
     "key_id", "end_user", "stream", "status", "outcome", "fallback", "latency_ms", "ttft_ms",
     "input_tokens", "output_tokens", "cache_read_tokens", "cost_micros", "error_type", "attempts",
+    "cost_status",
 )  # fmt: skip
 
 

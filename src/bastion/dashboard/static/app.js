@@ -157,6 +157,12 @@ function drawBreakers(data) {
   if (!data.breakers.length) box.textContent = "No upstream called yet: no breakers.";
 }
 
+function cost(r) {
+  if (r.cost_micros === null) return r.attempts ? "unknown" : "–";
+  // A billed answer whose usage never arrived whole counts at its worst case.
+  return r.cost_status === "estimated" ? `≤ ${usd(r.cost_micros)} (estimated)` : usd(r.cost_micros);
+}
+
 function drawRequests(data) {
   const body = document.querySelector("#requests tbody");
   body.replaceChildren();
@@ -167,7 +173,7 @@ function drawRequests(data) {
     const cells = [
       new Date(r.started_at * 1000).toISOString().slice(0, 19).replace("T", " "), r.request_id,
       r.environment || "", r.route || "", r.model_served || r.model_requested || "", r.status, r.outcome,
-      ms(r.latency_ms), r.cost_micros !== null ? usd(r.cost_micros) : r.attempts ? "unknown" : "–", r.has_sample ? "view" : "",
+      ms(r.latency_ms), cost(r), r.has_sample ? "view" : "",
     ];
     for (const text of cells) {
       const td = document.createElement("td");
