@@ -40,9 +40,16 @@ DEFAULT_TARGETS = ("mock", "bastion", "minimal")
 QUIET_PCT = 10.0
 """A try during which the rest of the machine used more CPU than this (% of all cores) is set
 aside when quieter tries of the same cell exist."""
-CANDIDATES = ("bastion-aiohttp", "bastion-reqwest", "asgi", "asgi-reqwest", "minimal-httpx")
-BASTION_VARIANTS = (("bastion-aiohttp", "aiohttp"), ("bastion-reqwest", "pyreqwest"))
-"""Bastion with `server.upstream_client` set: the same store, key and config otherwise."""
+CANDIDATES = (
+    "bastion-aiohttp", "bastion-reqwest", "bastion-nojournal", "asgi", "asgi-reqwest",
+    "minimal-httpx",
+)  # fmt: skip
+BASTION_VARIANTS: tuple[tuple[str, dict[str, dict[str, object]]], ...] = (
+    ("bastion-aiohttp", {"server": {"upstream_client": "aiohttp"}}),
+    ("bastion-reqwest", {"server": {"upstream_client": "pyreqwest"}}),
+    ("bastion-nojournal", {"log": {"journal": False}}),
+)
+"""Bastion with one config section changed: the same store, key and config otherwise."""
 SCRIPTS = (
     ("minimal", "minimal_proxy.py"),
     ("minimal-httpx", "minimal_proxy_httpx.py"),
@@ -168,7 +175,7 @@ def running(name: str, setup: Setup) -> Iterator[servers.Server]:
     if name == "bastion":
         server = servers.start_bastion(setup.config, setup.workdir)
     elif name in dict(BASTION_VARIANTS):
-        config = servers.with_upstream_client(setup.config, dict(BASTION_VARIANTS)[name])
+        config = servers.with_changes(setup.config, name, dict(BASTION_VARIANTS)[name])
         server = servers.start_bastion(config, setup.workdir, name)
     else:
         script = dict(SCRIPTS).get(name)

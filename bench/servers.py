@@ -232,12 +232,13 @@ def write_config(path: Path, document: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def with_upstream_client(config: Path, client: str) -> Path:
-    """A copy of Bastion's config (same store, secret, keys and CA) with another upstream
-    client (`pyreqwest` is the default, `aiohttp` the other)."""
+def with_changes(config: Path, name: str, changes: dict[str, dict[str, object]]) -> Path:
+    """A copy of Bastion's config (same store, secret, keys and CA) with some sections' fields
+    changed: `{"server": {"upstream_client": "pyreqwest"}}`, `{"log": {"journal": False}}`."""
     document = yaml.safe_load(config.read_text())
-    document.setdefault("server", {})["upstream_client"] = client
-    variant = config.with_name(f"bastion-{client}.yaml")
+    for section, fields in changes.items():
+        document.setdefault(section, {}).update(fields)
+    variant = config.with_name(f"{name}.yaml")
     write_config(variant, document)
     return variant
 
