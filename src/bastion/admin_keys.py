@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from bastion.asgi import Exchange
 from bastion.errors import InvalidRequest, NotFound
 from bastion.gateway import Gateway
-from bastion.keyring import KeyChangeRefused, UnknownKey, new_key_problem
+from bastion.keyring import KeyChangeRefused, UnknownKey, new_key_problem, routes_problem
 from bastion.policies.admin_auth import AdminIdentity
 from bastion.policies.key_lifecycle import public_view, stale_keys
 from bastion.policies.keys import parse_duration
@@ -49,8 +49,12 @@ class AdminKeys:
         expires = _text(body, "expires", False)
         lifetime = _duration("expires", expires) if expires else None
         name, team = _text(body, "name", False), _text(body, "team", False)
+        routes = _names(body, "routes")
+        unusable = routes_problem(routes, self.gw.config.routes)
+        if unusable is not None:
+            raise InvalidRequest(f"routes: {unusable}")
         row, key = await self._change(
-            lambda: self.keyring.create(who.name, environment, owner, name, team, lifetime)
+            lambda: self.keyring.create(who.name, environment, owner, name, team, lifetime, routes)
         )
         return {"key": key, "key_info": public_view(row, self.gw.clock.wall())}
 
@@ -116,6 +120,14 @@ def _text(body: dict[str, Any], name: str, required: bool) -> str:
                              f"{name}: must be a string")  # fmt: skip
     if KEY_MATERIAL.search(value):  # the audit entry would refuse it: say so, as a 400
         raise InvalidRequest(f"{name}: must not hold a key or a key hash")
+    return value
+
+
+def _names(body: dict[str, Any], name: str) -> list[str]:
+    """An optional list of names (route names are checked against the config by the caller)."""
+    value = body.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidRequest(f"{name}: must be a list of strings")
     return value
 
 

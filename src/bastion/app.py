@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+
+import orjson
 
 from bastion import guardrails, idempotent
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
@@ -24,7 +27,14 @@ from bastion.asgi import (
 from bastion.config import ConfigError, RouteConfig
 from bastion.config_base import NAME
 from bastion.dispatch import Dispatch, Upstream
-from bastion.errors import BastionError, InvalidRequest, NotFound, NotReady, UpstreamTimeout
+from bastion.errors import (
+    BastionError,
+    InvalidRequest,
+    NotFound,
+    NotReady,
+    PermissionDenied,
+    UpstreamTimeout,
+)
 from bastion.gateway import Gateway
 from bastion.guardrails import BudgetExceeded, Holds, estimated_cost
 from bastion.operational import OperationalEndpoints
@@ -39,7 +49,8 @@ from bastion.policies.forward_headers import (
 )
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.keys import key_from_headers
-from bastion.policies.validate import normalize_user, parse_messages_request
+from bastion.policies.pinning import pin
+from bastion.policies.validate import MessagesRequest, normalize_user, parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json
@@ -155,10 +166,11 @@ class GatewayApp:
         request = parse_messages_request(raw)  # 3. JSON shape
         record.model_requested, record.stream = request.model, request.stream
         record.end_user = _end_user(ex, request.end_user)
-        route_name = _route(ex)
+        route_name = _route(ex, principal)
         route = gw.route(route_name)  # 4. the call type's policy (known names only)
         record.route = route_name
         gw.environment(principal.environment)  # the key's environment is usable
+        request, raw = self.pin_model(ex, request, raw, route_name, route, principal.environment)
         model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
         fallbacks = [gw.catalog.get(step.model) for step in route.fallbacks if step.model]
         policies = gw.route_policies[route_name, request.stream]
@@ -203,6 +215,25 @@ class GatewayApp:
                 await self.settle(holds, record)
             if claimed:
                 await idempotent.finish(gw, claimed, ex, record, sent)
+
+    def pin_model(
+        self, ex: Exchange, request: MessagesRequest, raw: bytes, route_name: str,
+        route: RouteConfig, environment: str,
+    ) -> tuple[MessagesRequest, bytes]:  # fmt: skip
+        """4. Pinned models: refuse an alias or a model the route or environment does not pin,
+        or map the alias to the route's pin (the body is then serialised again)."""
+        allowed = self.gw.config.environments[environment].models
+        verdict = pin(
+            request.model, route_name, route.models, route.aliases, environment, allowed,
+            self.gw.catalog,
+        )  # fmt: skip
+        if verdict.refusal is not None:
+            raise InvalidRequest(verdict.refusal, reason="model_pin")
+        if verdict.mapped_from is None:
+            return request, raw
+        ex.extra_headers.append((b"x-bastion-model-mapped-from", verdict.mapped_from.encode()))
+        body = {**request.body, "model": verdict.model}
+        return replace(request, model=verdict.model, body=body), orjson.dumps(body)
 
     def journal(self, record: RequestRecord, t0: float) -> None:
         """Journal the record before the answer's last byte: a killed process loses no record
@@ -274,7 +305,7 @@ class GatewayApp:
         forwarded = forwarded_headers(ex.headers, self.forwardable)
         raw = await ex.read_body(self.max_body)
         record.model_requested = parse_messages_request(raw).model
-        route_name = _route(ex)
+        route_name = _route(ex, principal)
         self.gw.route(route_name)
         record.route = route_name
         record.cost_micros = 0  # token counting is free
@@ -341,11 +372,18 @@ def _end_user(ex: Exchange, from_metadata: str | None) -> str | None:
     return normalize_user(text, "x-bastion-user")
 
 
-def _route(ex: Exchange) -> str:
-    """x-bastion-route, a route name's shape (checked against the config's routes later)."""
+def _route(ex: Exchange, principal: Principal) -> str:
+    """x-bastion-route (a route name's shape; checked against the config's routes later), else
+    the key's first route, else `default`. A key bound to routes may use only those."""
     value = ex.text(b"x-bastion-route")
     if value is None:
-        return "default"
+        return principal.routes[0] if principal.routes else "default"
     if not NAME.fullmatch(value):
         raise InvalidRequest("x-bastion-route: a route name (a-z, 0-9, '-' or '_', at most 32)")
+    if principal.routes and value not in principal.routes:
+        allowed = ", ".join(principal.routes)
+        raise PermissionDenied(
+            f"x-bastion-route: this key may use the routes {allowed}, not {value!r}",
+            reason="route",
+        )
     return value

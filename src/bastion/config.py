@@ -40,6 +40,7 @@ from bastion.config_routes import (
     RouteConfig,
     StaticResponse,
     TimeoutConfig,
+    model_ids,
 )
 from bastion.config_server import ServerConfig, client_settings, proxy_settings
 from bastion.policies.keys import parse_duration
@@ -188,6 +189,13 @@ class EnvironmentConfig(Section):
     """Let a staging or prod environment read its key from env: or file: (refused otherwise)."""
     shared_key_with: str | None = None
     """Another environment that may hold the same upstream key (refused at start otherwise)."""
+    models: list[str] = Field(default_factory=list)
+    """The pinned model ids any route of this environment may call; empty: no limit of its own."""
+
+    @field_validator("models")
+    @classmethod
+    def _model_ids(cls, models: list[str]) -> list[str]:
+        return model_ids(models)
 
 
 class BudgetConfig(Section):

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from bastion.config_base import Section
+from bastion.operations import MODEL_ID
 from bastion.policies.ratelimit import RateLimits
 
 
@@ -110,6 +111,11 @@ class AgentRunConfig(Section):
 class RouteConfig(Section):
     """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
 
+    models: list[str] = Field(default_factory=list)
+    """The pinned model ids this route may call, its own pin first; empty: any pinned id."""
+    aliases: Literal["refuse", "map"] = "refuse"
+    """A request naming an alias (`claude-sonnet-4-5`, `…-latest`): `refuse` it with a 400 that
+    names the pinned id to use, or `map` it to the route's pin (needs `models`)."""
     max_tokens: MaxTokensConfig = Field(default_factory=MaxTokensConfig)
     caching: CachingConfig = Field(default_factory=CachingConfig)
     agent_run: AgentRunConfig = Field(default_factory=AgentRunConfig)
@@ -117,6 +123,17 @@ class RouteConfig(Section):
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     fallbacks: list[FallbackStep] = Field(default_factory=list)
     idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+
+    @field_validator("models")
+    @classmethod
+    def _model_ids(cls, models: list[str]) -> list[str]:
+        return model_ids(models)
+
+    @model_validator(mode="after")
+    def _map_needs_a_pin(self) -> RouteConfig:
+        if self.aliases == "map" and not self.models:
+            raise ValueError("aliases: map needs models: the pinned id an alias is mapped to")
+        return self
 
     @field_validator("fallbacks")
     @classmethod
@@ -129,6 +146,16 @@ class RouteConfig(Section):
     @property
     def static(self) -> StaticResponse | None:
         return self.fallbacks[-1].static if self.fallbacks else None
+
+
+def model_ids(models: list[str]) -> list[str]:
+    """Well-formed model ids, each once."""
+    for index, model in enumerate(models):
+        if not MODEL_ID.fullmatch(model):
+            raise ValueError(f"{index}: {model!r} is not a model id")
+        if models.index(model) != index:
+            raise ValueError(f"{index}: {model!r} is listed twice")
+    return models
 
 
 class RateLimitConfig(Section):

@@ -22,6 +22,7 @@ from bastion.clock import Clock
 from bastion.config import (
     BastionConfig,
     BreakerConfig,
+    ConfigError,
     RouteConfig,
     client_settings,
     process_environment,
@@ -39,6 +40,7 @@ from bastion.policies.budget import Budget, BudgetLedger, period_key, period_sta
 from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.key_lifecycle import stale_keys
+from bastion.policies.pinning import pin_problems
 from bastion.policies.ratelimit import RateLimiter
 from bastion.pricing.catalog import MICROS_PER_USD, Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
@@ -277,6 +279,11 @@ def build_gateway(
     if log_stream is None and config.log.stdout:
         log_stream = sys.stdout.buffer
     catalog = load_catalog(Path(config.catalog_path) if config.catalog_path else None)
+    pins = {f"routes.{name}.models": route.models for name, route in config.routes.items()}
+    pins |= {f"environments.{n}.models": env.models for n, env in config.environments.items()}
+    problems = pin_problems(pins, catalog)
+    if problems:
+        raise ConfigError("; ".join(problems))
     metrics = Metrics(config, [model.id for model in catalog.models])
     rollups = Rollups(
         config.store.sqlite_path, catalog, on_error=lambda e: emit("rollups_failed", error=repr(e))

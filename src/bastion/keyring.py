@@ -5,7 +5,7 @@ stored; running gateways see a change within `keys.revocation_poll_s` through `k
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 
 from bastion.policies.key_lifecycle import grace_end, last_uses, successor
@@ -23,6 +23,15 @@ class KeyChangeRefused(ValueError):
 
 class UnknownKey(KeyChangeRefused):
     """No key has this id."""
+
+
+def routes_problem(routes: Sequence[str], known: Iterable[str]) -> str | None:
+    """Why a key's route list is unusable (an unknown route), else None."""
+    names = set(known)
+    unknown = [route for route in routes if route not in names]
+    if unknown:
+        return f"unknown route {unknown[0]!r} (routes: {', '.join(sorted(names))})"
+    return None
 
 
 def new_key_problem(
@@ -46,16 +55,17 @@ class Keyring:
 
     def create(
         self, actor: str, environment: str, owner: str, name: str = "", team: str = "",
-        lifetime_s: float | None = None,
+        lifetime_s: float | None = None, routes: Sequence[str] = (),
     ) -> tuple[KeyRow, str]:  # fmt: skip
-        """A new key: its row and the key itself, to show once."""
+        """A new key: its row and the key itself, to show once. `routes` limits the routes it
+        may use (none: every route)."""
         now = self._clock()
         key_id, key = generate_key()
         expires_at = None if lifetime_s is None else now + lifetime_s
         row = KeyRow(key_id, hash_key(key, self.server_secret), environment, owner, name, now,
-                     expires_at, None, team)  # fmt: skip
+                     expires_at, None, team, routes=",".join(routes))  # fmt: skip
         detail = {"environment": environment, "owner": owner, "name": name, "team": team,
-                  "expires_at": expires_at}  # fmt: skip
+                  "expires_at": expires_at, "routes": row.routes}  # fmt: skip
         with self.store.transaction() as conn:
             key_changes.insert_key(conn, row)
             audit_log.insert(conn, AuditEntry(now, actor, "key.create", key_id, detail))

@@ -42,6 +42,8 @@ class Principal:
     owner: str
     name: str = ""
     team: str = ""
+    routes: tuple[str, ...] = ()
+    """The routes this key may use; empty for every route."""
 
 
 @dataclass(slots=True)

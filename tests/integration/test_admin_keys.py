@@ -131,6 +131,8 @@ async def create(rig: Rig, owner: str = "ana@x.io", env: str = "dev", **extra: s
         ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "name": "sk-ant-old"}, "name"),
         ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "team": "f" * 64}, "team"),
         ("/admin/keys/revoke", {"owner": "sk-ant-x@y.io"}, "owner"),
+        ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "routes": ["nope"]}, "routes"),
+        ("/admin/keys", {"environment": "dev", "owner": "a@x.io", "routes": "default"}, "routes"),
     ],
 )
 async def test_key_material_in_a_field_is_a_clear_400(
@@ -440,3 +442,10 @@ def test_rotation_refuses_revoked_and_unknown_keys(tmp_path: Path) -> None:
     assert replace(stored, revoked_at=None) == replace(row, revoked_at=None)
     assert [e.action for e in keyring.store.audit_entries()] == ["key.revoke", "key.create"]
     assert isinstance(row, KeyRow)
+
+
+async def test_a_key_created_with_routes_lists_them(rig: Rig) -> None:
+    body = {"environment": "dev", "owner": "ana@x.io", "routes": ["default"]}
+    response = await rig.admin("POST", "/admin/keys", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["key_info"]["routes"] == ["default"]

@@ -62,6 +62,7 @@ def test_keys_lifecycle(config: Path, tmp_path: Path) -> None:
         (["--env", "staging", "--owner", "a@x.io"], "'staging' is not in the config"),
         (["--env", "dev", "--owner", "nobody"], "email"),
         (["--env", "dev", "--owner", "a@x.io", "--expires", "soon"], "not a duration"),
+        (["--env", "dev", "--owner", "a@x.io", "--routes", "chat"], "unknown route 'chat'"),
     ],
 )
 def test_keys_create_refuses_bad_input(config: Path, args: list[str], message: str) -> None:
@@ -105,3 +106,21 @@ environments:
     assert len(first.strip()) >= 40 and first != (tmp_path / "s" / "key").read_text()
     assert run_cli("init", "--config", str(config))[1].count("nothing to do") == 2
     assert admin.read_text() == first  # never replaced
+
+
+def test_keys_create_binds_a_key_to_routes(config: Path, tmp_path: Path) -> None:
+    text = config.read_text() + "routes: {chat: {}, code: {}}\n"
+    config.write_text(text)
+    run_cli("init", "--config", str(config))
+    code, out, err = run_cli(
+        "keys", "create", "--config", str(config), "--env", "dev", "--owner", "a@x.io",
+        "--routes", "code, chat",
+    )  # fmt: skip
+    assert code == 0, err
+    key_id = parse_key_id(out.strip())
+    assert key_id is not None
+    code, out, _ = run_cli("keys", "list", "--config", str(config), "--json")
+    (listed,) = [orjson.loads(line) for line in out.splitlines()]
+    assert listed["routes"] == ["code", "chat"]
+    stored = SQLiteStore(str(tmp_path / "b.db")).get_key(key_id)
+    assert stored is not None and stored.allowed_routes == ("code", "chat")

@@ -13,7 +13,7 @@ import orjson
 from bastion.cli.common import CONFIG_OPTION, cli_actor, read_config
 from bastion.config import BastionConfig, process_environment
 from bastion.gateway import server_secret
-from bastion.keyring import KeyChangeRefused, Keyring, new_key_problem
+from bastion.keyring import KeyChangeRefused, Keyring, new_key_problem, routes_problem
 from bastion.policies.key_lifecycle import key_state, public_view, stale_keys
 from bastion.policies.keys import parse_duration, parse_key_id
 from bastion.secrets import SecretError
@@ -54,9 +54,13 @@ def keys() -> None:
 @click.option("--name", default="", help="A label, e.g. the service using it.")
 @click.option("--team", default="", help="The team the key's spend counts against.")
 @click.option("--expires", default=None, help="Lifetime such as 90d or 12h (default: none).")
+@click.option(
+    "--routes", default="", help="Routes the key may use, comma-separated (default: all)."
+)
 def create(
-    config_path: str, environment: str, owner: str, name: str, team: str, expires: str | None
-) -> None:
+    config_path: str, environment: str, owner: str, name: str, team: str, expires: str | None,
+    routes: str,
+) -> None:  # fmt: skip
     """Print a new key once; only its hash is stored."""
     config = read_config(config_path)
     for option, value in (("--owner", owner), ("--name", name), ("--team", team)):
@@ -69,8 +73,12 @@ def create(
             message, param_hint="--env" if field == "environment" else "--owner"
         )
     lifetime = _duration(expires, "--expires") if expires else None
+    allowed = [route.strip() for route in routes.split(",") if route.strip()]
+    unusable = routes_problem(allowed, config.routes)
+    if unusable is not None:
+        raise click.BadParameter(unusable, param_hint="--routes")
     row, key = _keyring(config, _secret(config)).create(
-        cli_actor(), environment, owner, name, team, lifetime
+        cli_actor(), environment, owner, name, team, lifetime, allowed
     )
     click.echo(key)
     click.echo(

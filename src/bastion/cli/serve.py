@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from bastion.cli.common import CONFIG_OPTION, read_config
+from bastion.config import ConfigError
 from bastion.secrets import SecretError
 from bastion.stores.sqlite import store_problem
 
@@ -37,6 +38,8 @@ def serve(config_path: str, host: str | None, port: int | None) -> None:
         ) from None
     except sqlite3.Error as exc:
         raise click.ClickException(f"store.url: {config.store.sqlite_path}: {exc}") from None
+    except ConfigError as exc:
+        raise click.ClickException(f"{config_path}: {exc}") from None
     host = host or config.server.host
     port = port or config.server.port
     click.echo(f"bastion: gateway on http://{host}:{port}", err=True)

@@ -57,7 +57,9 @@ class Authenticator:
             raise AuthenticationFailed("this API key has been revoked")
         if row.expires_at is not None and self._clock() >= row.expires_at:
             raise AuthenticationFailed("this API key has expired")
-        return Principal(row.key_id, row.environment, row.owner, row.name, row.team)
+        return Principal(
+            row.key_id, row.environment, row.owner, row.name, row.team, row.allowed_routes
+        )
 
     def _remember(self, key_id: str, row: KeyRow) -> None:
         if len(self._cache) >= self._cache_size:

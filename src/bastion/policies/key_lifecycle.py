@@ -85,6 +85,7 @@ def public_view(row: KeyRow, now: float) -> Mapping[str, object]:
         "owner": row.owner,
         "name": row.name,
         "team": row.team,
+        "routes": list(row.allowed_routes),
         "state": key_state(row, now),
         "created_at": row.created_at,
         "expires_at": row.expires_at,

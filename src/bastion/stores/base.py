@@ -26,6 +26,12 @@ class KeyRow:
     """When a request last authenticated with it, recorded in batches off the request path."""
     rotated_to: str | None = None
     """The successor's key id once rotated; this key then works until its expires_at."""
+    routes: str = ""
+    """The routes the key may use, comma-separated; "" for every route."""
+
+    @property
+    def allowed_routes(self) -> tuple[str, ...]:
+        return tuple(self.routes.split(",")) if self.routes else ()
 
 
 @dataclass(frozen=True, slots=True)

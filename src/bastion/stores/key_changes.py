@@ -22,10 +22,10 @@ def bump_keys_version(conn: sqlite3.Connection) -> None:
 def insert_key(conn: sqlite3.Connection, row: KeyRow) -> None:
     conn.execute(
         "INSERT INTO api_keys (key_id, key_hash, environment, owner, name, created_at, "
-        "expires_at, revoked_at, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "expires_at, revoked_at, team, routes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             row.key_id, row.key_hash, row.environment, row.owner, row.name, row.created_at,
-            row.expires_at, row.revoked_at, row.team,
+            row.expires_at, row.revoked_at, row.team, row.routes,
         ),
     )  # fmt: skip
     bump_keys_version(conn)

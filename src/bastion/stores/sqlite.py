@@ -83,7 +83,7 @@ CREATE INDEX IF NOT EXISTS requests_request_id ON requests (request_id);
 
 KEY_COLUMNS = (
     "key_id, key_hash, environment, owner, name, created_at, expires_at, revoked_at, team, "
-    "last_used_at, rotated_to"
+    "last_used_at, rotated_to, routes"
 )
 RECORD_COLUMNS = 30
 INSERT_RECORD = "INSERT INTO requests VALUES (" + ", ".join("?" * RECORD_COLUMNS) + ")"
@@ -154,7 +154,12 @@ ADDED_COLUMNS = {
         "max_tokens_action": "TEXT",
         "cost_status": "TEXT",
     },
-    "api_keys": {"team": "TEXT NOT NULL DEFAULT ''", "last_used_at": "REAL", "rotated_to": "TEXT"},
+    "api_keys": {
+        "team": "TEXT NOT NULL DEFAULT ''",
+        "last_used_at": "REAL",
+        "rotated_to": "TEXT",
+        "routes": "TEXT NOT NULL DEFAULT ''",
+    },
 }
 """Columns added since the first schema: older files get them on open."""
 
