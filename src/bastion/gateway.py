@@ -7,6 +7,7 @@ passed explicitly, so tests build a Gateway with fakes and production builds one
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ from bastion.policies.idempotency import MemoryIdempotencyStore
 from bastion.policies.key_lifecycle import stale_keys
 from bastion.policies.pinning import pin_problems
 from bastion.policies.ratelimit import RateLimiter
+from bastion.policies.retirement import (
+    Retirement,
+    models_in_use,
+    retirement_alert,
+    retirements,
+)
 from bastion.pricing.catalog import MICROS_PER_USD, Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
 from bastion.sampling.capture import Sampler
@@ -55,6 +62,10 @@ from bastion.tracing import Tracer, build_tracer
 from bastion.transport_aiohttp import AiohttpTransport
 from bastion.transport_reqwest import ReqwestTransport
 from bastion.upstream import Transport
+
+RETIREMENT_CHECK_S = 3600.0
+SERVED_LATELY_S = 7 * 86400
+"""A model that served a request this recently is in use (for the retirement watch)."""
 
 
 @dataclass
@@ -88,6 +99,8 @@ class Gateway:
     jobs: Supervisor = field(default_factory=lambda: Supervisor(report_job_failure))
     """The periodic background jobs (key and control refresh, alert delivery, stale keys):
     a failure is logged (`background_job_failed`), counted and retried, never the job's end."""
+    retirements: list[Retirement] = field(default_factory=list)
+    """Models in use that are deprecated or retire within 30 days (`watch_retirements`)."""
     log_health: LogHealth = field(default_factory=LogHealth)
     """The request-log outage alerted on, if any (see `alert_request_log`)."""
     _background: set[asyncio.Future[Any]] = field(default_factory=set)
@@ -163,7 +176,10 @@ class Gateway:
             await env.resolve()
         check_shared_keys(self.environments, self.config.environments)
         await self.seed_budgets()
+        await self.watch_retirements(announce=True)
         jobs = self.jobs
+        watch = self.watch_retirements
+        jobs.every("retirements", RETIREMENT_CHECK_S, watch, first_wait=True)
         poll = self.config.keys.revocation_poll_s
         jobs.every("watch", poll, lambda: asyncio.to_thread(self.refresh), first_wait=True)
         if self.alerts.channels:
@@ -187,6 +203,22 @@ class Gateway:
         health, alert = log_alert(self.log_health, state, self.clock.wall())
         if alert is None or await self.alerts.enqueue_or_send(alert):
             self.log_health = health
+
+    async def watch_retirements(self, announce: bool = False) -> None:
+        """Which models in use retire soon: kept for /readyz and the dashboard, a gauge per
+        model, and an alert at 30 days, 7 days and on the day (the outbox keeps each once)."""
+        now = self.clock.wall()
+        served = await asyncio.to_thread(self.store.models_served_since, now - SERVED_LATELY_S)
+        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        notices = retirements(models_in_use(self.config, served), self.catalog, today)
+        self.retirements = notices
+        self.metrics.show_retirements(notices)
+        for notice in notices:
+            if announce:
+                emit("model_retiring", model=notice.model, message=notice.message)
+            alert = retirement_alert(notice, now)
+            if alert is not None and self.alerts.channels:
+                await asyncio.to_thread(self.alerts.enqueue, alert)
 
     def alert_stale_keys(self) -> Alert | None:
         """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""

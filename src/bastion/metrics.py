@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from bastion.config import BastionConfig, BudgetConfig
 from bastion.policies.breaker import BreakerKey, BreakerState
 from bastion.policies.budget import BudgetSnapshot
+from bastion.policies.retirement import Retirement
 from bastion.pricing.catalog import MICROS_PER_USD
 from bastion.types import RequestRecord
 
@@ -186,6 +187,11 @@ class Metrics:
             "them (full disk, locked, read-only); written as soon as it accepts again",
             registry=registry,
         )  # fmt: skip
+        self.retirement_days = Gauge(
+            "bastion_model_retirement_days", "Days until a model in use retires (negative once "
+            "retired), for models within 30 days of their retirement", ["model"],
+            registry=registry,
+        )  # fmt: skip
         self.journal_failing = Gauge(
             "bastion_request_log_journal_failing", "1 while the record journal cannot be "
             "written (records are then durable only once the store takes them), else 0",
@@ -268,6 +274,13 @@ class Metrics:
                 self.cost.labels(*labels),
             )
         return series
+
+    def show_retirements(self, notices: Iterable[Retirement]) -> None:
+        """One gauge per model with a retirement date in view; models no longer in view go."""
+        self.retirement_days.clear()
+        for notice in notices:
+            if notice.days_left is not None:
+                self.retirement_days.labels(notice.model).set(notice.days_left)
 
     def render(self, budgets: Iterable[BudgetSnapshot] = ()) -> bytes:
         """The exposition text; `budgets` is the ledger's snapshot taken for this scrape."""

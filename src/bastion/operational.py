@@ -48,6 +48,8 @@ class OperationalEndpoints:
             body: dict[str, Any] = {"status": "not_ready" if problems else "ready"}
             if problems:
                 body["problems"] = problems
+            if self.gw.retirements:  # a warning, not a reason to take traffic away
+                body["warnings"] = {f"model.{r.model}": r.message for r in self.gw.retirements}
             await ex.respond(503 if problems else 200, [JSON], orjson.dumps(body))
         else:
             raise NotFound(f"{ex.method} {safe_path(ex.path)} not found")

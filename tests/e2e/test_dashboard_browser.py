@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(
     BROWSER_MISSING,
     reason="needs Debian's chromium and chromium-driver (scripts/test.sh installs them)",
 )
-SECTIONS = ("latency", "spend", "top", "rates", "cache", "breakers", "requests")
+SECTIONS = ("latency", "spend", "top", "rates", "cache", "breakers", "models", "requests")
 MODEL = "claude-sonnet-5-5"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import sqlite3
 import threading
@@ -29,6 +30,7 @@ from bastion.mock.app import build_mock_app
 from bastion.mock.settings import MockSettings
 from bastion.policies.admin_auth import AdminIdentity, admin_credential, admin_identity
 from bastion.policies.keys import generate_key, hash_key
+from bastion.policies.retirement import Retirement
 from bastion.secrets import SecretValue
 from bastion.stores.base import KeyRow
 from tests.dashboard_seed import (
@@ -112,7 +114,7 @@ async def test_without_a_session_the_page_is_the_login_form_and_the_api_refuses(
     assert "set-cookie" not in page.headers
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.headers["x-frame-options"] == "DENY"
-    for name in ("latency", "spend", "top", "rates", "cache", "breakers", "requests"):
+    for name in ("latency", "spend", "top", "rates", "cache", "breakers", "models", "requests"):
         refused = await site.http.get(f"/dashboard/api/{name}.json")
         assert refused.status_code == 401
         assert refused.json()["error"]["type"] == "authentication_error"
@@ -179,6 +181,18 @@ async def test_the_json_api_gives_the_hand_computed_figures(site: Site) -> None:
     recent = (await site.http.get("/dashboard/api/requests.json", params={"q": "bst-b"})).json()
     assert [r["request_id"] for r in recent["requests"]] == ["bst-b4", "bst-b3", "bst-b2", "bst-b1"]
     assert (await site.http.get("/dashboard/api/breakers.json")).json() == {"breakers": []}
+    site.gateway.retirements = [
+        Retirement("claude-x-1", "deprecated", dt.date(2026, 12, 14), 10),
+        Retirement("claude-y-1", "retired", None, None),
+    ]
+    models = (await site.http.get("/dashboard/api/models.json")).json()
+    assert models == {"retirements": [
+        {"model": "claude-x-1", "status": "deprecated", "retires_at": "2026-12-14",
+         "days_left": 10, "message": "claude-x-1 retires on 2026-12-14 (in 10 days); pin its "
+         "successor"},
+        {"model": "claude-y-1", "status": "retired", "retires_at": None, "days_left": None,
+         "message": "claude-y-1 is deprecated; pin its successor"},
+    ]}  # fmt: skip
 
 
 async def test_bad_queries_get_anthropic_shaped_errors(site: Site) -> None:

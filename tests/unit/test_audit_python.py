@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from bastion.audit.models import looks_like_model_id, model_rule
+from bastion.audit.models import looks_like_model_id, model_message, model_rule
 from bastion.audit.python_rules import check_python
 from bastion.pricing.catalog import Catalog, load_catalog
 
@@ -36,9 +38,9 @@ GOOD = 'base_url="http://gw", timeout=20'
         ("client.messages.create(max_tokens=n, **params)", []),
         ('client.messages.create(model="claude-opus-5-5", max_tokens=128000)',
          ["max-tokens-at-ceiling"]),
-        ('client.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=64_000)',
+        ('client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=64_000)',
          ["max-tokens-at-ceiling"]),
-        ('client.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=63999)', []),
+        ('client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=63999)', []),
         ('client.messages.create(model="claude-opus-5-5", max_tokens=limit)', []),
         ("client.messages.create(model=MODEL, max_tokens=128000)", []),
         ("client.messages.count_tokens(model=m, messages=[])", []),
@@ -46,7 +48,8 @@ GOOD = 'base_url="http://gw", timeout=20'
         ("queue.create(item)", []),
         # Model ids, judged by the catalog.
         ('MODEL = "claude-sonnet-4-5"', ["model-alias"]),
-        ('MODEL = "claude-sonnet-4-5-20250929"', []),
+        ('MODEL = "claude-haiku-4-5-20251001"', []),
+        ('MODEL = "claude-sonnet-4-5-20250929"', ["model-retired"]),  # retired 2026-11-30
         ('MODEL = "claude-3-5-sonnet-latest"', ["model-unknown"]),
         ('NAME = "claude-code"', []),
         ('"""Use claude-sonnet-4-5 for this."""', []),
@@ -90,7 +93,32 @@ def test_aliases_come_from_the_catalog_data() -> None:
     catalog = load_catalog()
     aliases = [model.id for model in catalog.models if model.kind == "alias"]
     assert aliases and all(model_rule(catalog, alias) == "model-alias" for alias in aliases)
-    pinned = [model.id for model in catalog.models if model.kind == "pinned"]
-    assert all(model_rule(catalog, model_id) is None for model_id in pinned)
+    current = [
+        model.id for model in catalog.models
+        if model.kind == "pinned" and model.status in ("active", "legacy") and not model.retires_at
+    ]  # fmt: skip
+    assert current and all(model_rule(catalog, model_id) is None for model_id in current)
     bare = Catalog(catalog.catalog_date, [m for m in catalog.models if m.kind == "pinned"])
     assert model_rule(bare, aliases[0]) == "model-unknown"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "today", "rule", "message"),
+    [
+        ("claude-opus-4-5-20251101", dt.date(2026, 12, 4), "model-deprecated",
+         "'claude-opus-4-5-20251101' is deprecated and retires on 2027-01-22"),
+        ("claude-opus-4-5-20251101", dt.date(2027, 1, 22), "model-retired",
+         "'claude-opus-4-5-20251101' retired on 2027-01-22"),
+        ("claude-opus-4-5", dt.date(2027, 2, 1), "model-alias",
+         "'claude-opus-4-5' is an alias of 'claude-opus-4-5-20251101': pin "
+         "'claude-opus-4-5-20251101' (which retired on 2027-01-22)"),
+        ("claude-haiku-4-5-20251001", dt.date(2027, 2, 1), None, None),
+    ],
+)  # fmt: skip
+def test_deprecated_and_retired_ids_come_from_the_catalogs_dates(
+    model_id: str, today: dt.date, rule: str | None, message: str | None
+) -> None:
+    catalog = load_catalog()
+    assert model_rule(catalog, model_id, today) == rule
+    if rule is not None:
+        assert model_message(catalog, model_id, rule, today) == message

@@ -78,6 +78,22 @@ RULES: Mapping[str, Rule] = {
             "pinned id the catalog names (bastion/pricing/catalog.yaml).",
         ),
         Rule(
+            "model-retired",
+            "error",
+            7.0,
+            "Model id past its retirement date",
+            "Calls to a retired model fail. Move to its successor (bastion/pricing/catalog.yaml "
+            "lists the current models) and run your eval suite on it first.",
+        ),
+        Rule(
+            "model-deprecated",
+            "warning",
+            4.0,
+            "Deprecated model id",
+            "The model is deprecated and will be retired (the catalog's retires_at). Plan the "
+            "move to its successor before that date.",
+        ),
+        Rule(
             "model-unknown",
             "note",
             2.0,

@@ -46,6 +46,7 @@ from bastion.events import emit
 from bastion.gateway import Gateway
 from bastion.policies.admin_auth import AdminKeyUnavailable, admin_credential, admin_identity
 from bastion.policies.login_throttle import LoginThrottle
+from bastion.policies.retirement import Retirement
 from bastion.secrets import SecretError
 from bastion.stores.rollups import open_rollups
 
@@ -205,6 +206,8 @@ class Dashboard:
         environments, budgets = gw.config.environments, gw.config.budgets
         if name == "breakers.json":
             return {"breakers": [snap.as_row() for snap in gw.breakers.snapshots()]}
+        if name == "models.json":
+            return {"retirements": [retirement_row(notice) for notice in gw.retirements]}
         readers: dict[str, Callable[[sqlite3.Connection], Any]] = {
             "latency.json": lambda c: queries.latency(c, now),
             "spend.json": lambda c: queries.spend(c, now, environments, budgets),
@@ -259,3 +262,13 @@ def _params(ex: Exchange) -> dict[str, str]:
 def _require(method: str, allowed: str) -> None:
     if method != allowed:
         raise MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
+
+
+def retirement_row(notice: Retirement) -> dict[str, Any]:
+    return {
+        "model": notice.model,
+        "status": notice.status,
+        "retires_at": None if notice.retires_at is None else notice.retires_at.isoformat(),
+        "days_left": notice.days_left,
+        "message": notice.message,
+    }

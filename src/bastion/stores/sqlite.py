@@ -343,6 +343,15 @@ class SQLiteStore:
             rows = self._shared().execute(query, params).fetchall()
         return [DailyUsage(*row) for row in rows]
 
+    def models_served_since(self, since: float) -> list[str]:
+        """The distinct models that answered requests started since `since`."""
+        query = (
+            "SELECT DISTINCT model_served FROM requests "
+            "WHERE started_at >= ? AND model_served IS NOT NULL"
+        )
+        with self._lock:
+            return [row[0] for row in self._shared().execute(query, (since,))]
+
     def insert_missing_rows(self, rows: Sequence[Sequence[object]]) -> int:
         """Insert journal rows (`record_row` order) whose request id the log lacks; how many."""
         added = 0

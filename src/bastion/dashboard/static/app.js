@@ -157,6 +157,23 @@ function drawBreakers(data) {
   if (!data.breakers.length) box.textContent = "No upstream called yet: no breakers.";
 }
 
+function drawModels(data) {
+  const box = part("models", "badges");
+  box.replaceChildren();
+  for (const r of data.retirements) {
+    const badge = document.createElement("span");
+    const retired = r.days_left !== null && r.days_left < 0;
+    badge.className = "badge " + (retired ? "retired" : "retiring");
+    badge.dataset.model = r.model;
+    badge.dataset.daysLeft = r.days_left === null ? "" : String(r.days_left);
+    badge.textContent = retired ? `${r.model}: retired ${r.retires_at}`
+      : r.days_left === null ? `${r.model}: deprecated` : `${r.model}: retires in ${r.days_left} d`;
+    badge.title = r.message;
+    box.appendChild(badge);
+  }
+  if (!data.retirements.length) box.textContent = "No model in use retires within 30 days.";
+}
+
 function cost(r) {
   if (r.cost_micros === null) return r.attempts ? "unknown" : "–";
   // A billed answer whose usage never arrived whole counts at its worst case.
@@ -203,6 +220,7 @@ const SECTIONS = [
   ["rates", "/dashboard/api/rates.json", drawRates],
   ["cache", "/dashboard/api/cache.json", drawCache],
   ["breakers", "/dashboard/api/breakers.json", drawBreakers],
+  ["models", "/dashboard/api/models.json", drawModels],
   ["requests", () => requestsPath(), drawRequests],
 ];
 
