@@ -48,12 +48,15 @@ from bastion.policies.forward_headers import (
     with_key,
 )
 from bastion.policies.idempotency import StoredResponse
+from bastion.policies.input_rules import broken_rule
 from bastion.policies.keys import key_from_headers
 from bastion.policies.pinning import pin
+from bastion.policies.request_schema import betas, check_messages_request
 from bastion.policies.validate import MessagesRequest, normalize_user, parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json
+from bastion.routes import RoutePolicies
 from bastion.shaping import Shaped, shape
 from bastion.types import Principal, RequestRecord
 from bastion.upstream import Timeouts, header_value
@@ -134,6 +137,7 @@ class GatewayApp:
                 _sample_error(record, await ex.respond_error(internal))
         finally:
             record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
+            _free_when_never_sent(record)
             self.gw.sampler.finish(record)  # 15. keep the sample, or let it go
             self.gw.writer.submit(record)
             if ex.trace is not None:
@@ -170,10 +174,11 @@ class GatewayApp:
         route = gw.route(route_name)  # 4. the call type's policy (known names only)
         record.route = route_name
         gw.environment(principal.environment)  # the key's environment is usable
+        policies = gw.route_policies[route_name, request.stream]
+        await self.validate(ex, request, route_name, policies)  # 4. schema and input rules
         request, raw = self.pin_model(ex, request, raw, route_name, route, principal.environment)
         model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
         fallbacks = [gw.catalog.get(step.model) for step in route.fallbacks if step.model]
-        policies = gw.route_policies[route_name, request.stream]
         shaped = shape(request, raw, route_name, route, policies.max_tokens, model)  # 8, 10
         record.max_tokens_action = shaped.max_tokens_action
         claimed = await idempotent.claim(gw, ex, principal.key_id, route.idempotency, raw)
@@ -216,6 +221,24 @@ class GatewayApp:
             if claimed:
                 await idempotent.finish(gw, claimed, ex, record, sent)
 
+    async def validate(
+        self, ex: Exchange, request: MessagesRequest, route_name: str, policies: RoutePolicies
+    ) -> None:
+        """4. The request as the API would judge it, then the route's input rules; a refusal is
+        a 400 that names the field or the rule, before anything is billed."""
+        if policies.check_schema:
+            check_messages_request(request.body, betas(ex.headers))
+        rules = policies.input_rules
+        if rules.classifier is not None:  # a team's model may take a while: off the loop
+            broken = await asyncio.to_thread(broken_rule, request.body, rules)
+        else:
+            broken = broken_rule(request.body, rules)
+        if broken is not None:
+            raise InvalidRequest(
+                f"request refused by input rule {broken!r} of route {route_name!r}",
+                reason="input_rule",
+            )
+
     def pin_model(
         self, ex: Exchange, request: MessagesRequest, raw: bytes, route_name: str,
         route: RouteConfig, environment: str,
@@ -238,6 +261,7 @@ class GatewayApp:
     def journal(self, record: RequestRecord, t0: float) -> None:
         """Journal the record before the answer's last byte: a killed process loses no record
         of an answer a client received (the store gets it at the next start)."""
+        _free_when_never_sent(record)
         record.latency_ms = (self.gw.clock.monotonic() - t0) * 1000
         self.gw.writer.journal(record)
 
@@ -387,3 +411,9 @@ def _route(ex: Exchange, principal: Principal) -> str:
             reason="route",
         )
     return value
+
+
+def _free_when_never_sent(record: RequestRecord) -> None:
+    """A request refused before any upstream attempt cost nothing: 0, not an unknown cost."""
+    if record.cost_micros is None and record.attempts == 0:
+        record.cost_micros = 0

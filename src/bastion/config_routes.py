@@ -6,13 +6,14 @@ timeouts, the fallback chain and idempotency. `bastion.config` re-exports every 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bastion.config_base import Section
+from bastion.config_base import NAME, Section
 from bastion.operations import MODEL_ID
 from bastion.policies.ratelimit import RateLimits
 
@@ -108,6 +109,45 @@ class AgentRunConfig(Section):
     max_duration_s: float | None = Field(default=3600.0, gt=0)
 
 
+class DenyRule(Section):
+    """A pattern the user's text must not match; its name is what a refusal says."""
+
+    name: str
+    pattern: str
+    """A Python regular expression, searched case-insensitively."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not NAME.fullmatch(name):
+            raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
+        return name
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return pattern
+
+
+class ValidationConfig(Section):
+    """Input checks at the edge (docs/validation.md): each refusal is a 400 naming its rule."""
+
+    request_schema: bool = True
+    """Check the Messages request against the API's schema before it goes upstream."""
+    allowed_tools: list[str] | None = None
+    """Tool names a request may define; None: any."""
+    deny: list[DenyRule] = Field(default_factory=list)
+    injection_screen: bool = False
+    """Refuse user text that tries to override instructions or hides text in Unicode."""
+    classifier: str | None = None
+    """`package.module:function`, called with the user's text; a non-empty answer refuses the
+    request, naming that answer as the rule."""
+
+
 class RouteConfig(Section):
     """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
 
@@ -123,6 +163,7 @@ class RouteConfig(Section):
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     fallbacks: list[FallbackStep] = Field(default_factory=list)
     idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @field_validator("models")
     @classmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from bastion.config import BastionConfig, RouteConfig
+from bastion.config import BastionConfig, ConfigError, RouteConfig
+from bastion.policies.input_rules import InputRules, load_classifier
 from bastion.policies.max_tokens import MaxTokensPolicy
 from bastion.policies.retry import RetryPolicy
 from bastion.policies.timeouts import TimeoutPolicy
@@ -17,9 +19,23 @@ class RoutePolicies:
     retry: RetryPolicy
     timeouts: TimeoutPolicy
     max_tokens: MaxTokensPolicy
+    input_rules: InputRules
+    check_schema: bool
 
 
-def route_policies(route: RouteConfig, stream: bool) -> RoutePolicies:
+def build_input_rules(route: RouteConfig) -> InputRules:
+    """ValueError when the classifier cannot be loaded (the config names it: fail at start)."""
+    checks = route.validation
+    allowed = None if checks.allowed_tools is None else frozenset(checks.allowed_tools)
+    deny = tuple((rule.name, re.compile(rule.pattern, re.IGNORECASE)) for rule in checks.deny)
+    classifier = load_classifier(checks.classifier) if checks.classifier else None
+    return InputRules(allowed, deny, checks.injection_screen, classifier)
+
+
+def route_policies(
+    route: RouteConfig, stream: bool, input_rules: InputRules | None = None
+) -> RoutePolicies:
+    input_rules = input_rules or build_input_rules(route)
     limits = route.timeouts
     total = limits.stream_total_s if stream else limits.total_s
     retries = route.retries
@@ -41,12 +57,19 @@ def route_policies(route: RouteConfig, stream: bool) -> RoutePolicies:
         max_tokens=MaxTokensPolicy(
             default=route.max_tokens.default, cap=cap, over_cap=route.max_tokens.over_cap
         ),
+        input_rules=input_rules,
+        check_schema=route.validation.request_schema,
     )
 
 
 def all_route_policies(config: BastionConfig) -> dict[tuple[str, bool], RoutePolicies]:
-    return {
-        (name, stream): route_policies(route, stream)
-        for name, route in config.routes.items()
-        for stream in (False, True)
-    }
+    """Every route's policies; ConfigError naming the route when its classifier will not load."""
+    policies = {}
+    for name, route in config.routes.items():
+        try:
+            rules = build_input_rules(route)
+        except ValueError as exc:
+            raise ConfigError(f"routes.{name}.validation.classifier: {exc}") from None
+        for stream in (False, True):
+            policies[name, stream] = route_policies(route, stream, rules)
+    return policies

@@ -320,7 +320,7 @@ class SQLiteStore:
         column = SPEND_GROUPS[group_by]  # KeyError for anything not whitelisted
         query = (
             f"SELECT {column}, count(*), coalesce(sum(cost_micros), 0), "
-            "sum(cost_micros IS NULL), sum(input_tokens), sum(output_tokens) "
+            "sum(cost_micros IS NULL AND attempts > 0), sum(input_tokens), sum(output_tokens) "
             f"FROM requests WHERE started_at >= ? GROUP BY {column} ORDER BY 3 DESC, 2 DESC"
         )
         with self._lock:
