@@ -16,6 +16,7 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 
 import aiohttp
 
+from bastion import __version__
 from bastion.errors import UpstreamTimeout, UpstreamUnavailable
 from bastion.upstream import (
     ClientSettings,
@@ -26,6 +27,8 @@ from bastion.upstream import (
     UpstreamStreamError,
     too_large,
 )
+
+USER_AGENT = f"bastion/{__version__}"
 
 
 class _AiohttpReply:
@@ -67,6 +70,7 @@ class AiohttpTransport:
         self._settings = settings or ClientSettings()
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str], str | None] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         settings = self._settings
@@ -79,7 +83,6 @@ class AiohttpTransport:
             connector=connector,
             auto_decompress=False,
             trust_env=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
@@ -95,8 +98,12 @@ class AiohttpTransport:
     ) -> Reply:
         if self._session is None:
             self._session = self._open()
-        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=None)
+        timeout = self._timeouts.get(timeouts.connect_s)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect_s, sock_read=None)
+            self._timeouts[timeouts.connect_s] = timeout
         str_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
+        str_headers.extend(own_headers({name.lower() for name, _ in headers}, body is not None))
         try:
             response = await self._session.request(
                 method, url, headers=str_headers, data=body, timeout=timeout,
@@ -112,6 +119,20 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def own_headers(present: set[bytes], has_body: bool) -> list[tuple[str, str]]:
+    """What the transport sends when the request lacks it, so aiohttp adds none of its own
+    (its defaults would ask for gzip, which is relayed undecoded, and name Python's version):
+    no encoding, a Bastion user agent, JSON for a body."""
+    added = []
+    if b"accept-encoding" not in present:
+        added.append(("Accept-Encoding", "identity"))
+    if b"user-agent" not in present:
+        added.append(("User-Agent", USER_AGENT))
+    if has_body and b"content-type" not in present:
+        added.append(("Content-Type", "application/json"))
+    return added
 
 
 def choose_proxy(scheme: str, netloc: str, settings: ProxySettings) -> str | None:

@@ -144,7 +144,7 @@ def show(config_path: str, request_id: str) -> None:
               help="The JSONL file to write (replaced).")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 def export(config_path: str, out: str, limit: int | None, **filters: Any) -> None:
-    """Samples as JSONL, one {id, …, request, response} per line: a dataset for `bastion eval`."""
+    """Samples as JSONL, one {id, …, request, response} per line: a dataset of real traffic."""
     rows = query_samples(_connect(config_path), SampleFilter(**filters, limit=limit))
     count = _write_lines(Path(out), (dataset_line(row) for row in rows))
     click.echo(f"exported {count} samples to {out}")
