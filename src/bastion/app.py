@@ -50,6 +50,7 @@ from bastion.policies.forward_headers import (
 from bastion.policies.idempotency import StoredResponse
 from bastion.policies.input_rules import broken_rule
 from bastion.policies.keys import key_from_headers
+from bastion.policies.output_check import answer_problems, forced_tool
 from bastion.policies.pinning import pin
 from bastion.policies.request_schema import betas, check_messages_request
 from bastion.policies.validate import MessagesRequest, normalize_user, parse_messages_request
@@ -187,6 +188,11 @@ class GatewayApp:
             return
         sent: list[bytes] = []
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
+        forced = forced_tool(request.body)
+        if policies.output is not None or forced is not None:  # 14. the answer is checked
+            spec = policies.output
+            ctx.check = lambda message: answer_problems(message, spec, forced)
+            ctx.sent = [] if request.stream else None
         holds: Holds | None = None
 
         accounted = False

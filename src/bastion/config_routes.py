@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -148,6 +148,28 @@ class ValidationConfig(Section):
     request, naming that answer as the rule."""
 
 
+class OutputConfig(Section):
+    """The answer checked against a JSON Schema (docs/validation.md); exactly one schema source.
+    An answer that fails is not returned: the client gets 502 `x-bastion-reason: schema_error`
+    naming what failed, and the call is recorded and charged."""
+
+    json_schema: dict[str, Any] | None = None
+    """The schema itself, inline."""
+    schema_file: str | None = None
+    """A JSON file holding the schema."""
+    schema_model: str | None = None
+    """`package.module:Model`, a pydantic model whose JSON Schema is used."""
+    tool: str | None = None
+    """Check the input of this tool's call; unset: the answer's text, parsed as JSON."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OutputConfig:
+        given = [self.json_schema, self.schema_file, self.schema_model]
+        if sum(source is not None for source in given) != 1:
+            raise ValueError("give exactly one of json_schema, schema_file, schema_model")
+        return self
+
+
 class RouteConfig(Section):
     """A call type (chat, code, agent, …) chosen by the x-bastion-route header."""
 
@@ -164,6 +186,7 @@ class RouteConfig(Section):
     fallbacks: list[FallbackStep] = Field(default_factory=list)
     idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    output: OutputConfig | None = None
 
     @field_validator("models")
     @classmethod

@@ -116,6 +116,16 @@ class UpstreamTimeout(BastionError):
     reason = "timeout"
 
 
+class OutputRejected(BastionError):
+    """A billed answer that is not what the request needed (its schema, a forced tool): not
+    returned, and not to be retried blindly by the client."""
+
+    status = 502
+    error_type = "api_error"
+    reason = "schema_error"
+    should_retry = False
+
+
 class NotReady(BastionError):
     status = 503
     error_type = "api_error"

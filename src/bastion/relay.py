@@ -9,15 +9,18 @@ total timeouts are enforced chunk by chunk.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import orjson
 
 from bastion.asgi import Exchange, Headers, Receive
 from bastion.clock import Clock
-from bastion.errors import UpstreamUnavailable
+from bastion.errors import OutputRejected, UpstreamUnavailable
 from bastion.policies.timeouts import Phase, TimeoutPolicy, describe_timeout, time_left
+from bastion.sampling.reassemble import reassemble
 from bastion.streaming.sse import complete_frames_end
 from bastion.streaming.usage import StreamObserver, observe_message
 from bastion.types import RequestRecord
@@ -53,6 +56,12 @@ class RelayContext:
     """When set, every body byte sent to the client is kept here too (idempotent replay)."""
     stream_work_s: float = 0.0
     """Gateway work while relaying a stream: each chunk from its arrival until it is sent."""
+    check: Callable[[dict[str, Any]], list[str]] | None = None
+    """When set, a 2xx answer (a stream reassembled) must pass it: its problems, or none."""
+    sent: list[bytes] | None = None
+    """A checked stream's bytes so far (the check reads the whole answer)."""
+    rejected: bool = False
+    """The stream failed the check and was ended with an `error` event."""
 
     def body_time_left(self, last_byte_at: float) -> tuple[float, str]:
         return time_left(self.timeouts, Phase.BODY, self.t0, last_byte_at, self.clock.monotonic())
@@ -60,6 +69,8 @@ class RelayContext:
     async def send(self, data: bytes, more: bool) -> None:
         if self.capture is not None and data:
             self.capture.append(data)
+        if self.sent is not None and data:
+            self.sent.append(data)
         if self.record.sample is not None and data:
             self.record.sample.chunk(data)
         await self.ex.send({"type": "http.response.body", "body": data, "more_body": more})
@@ -104,6 +115,11 @@ async def relay_json(
         record.response_id = summary.message_id
         record.stop_reason = summary.stop_reason
         record.usage = summary.usage
+        if ctx.check is not None:
+            problems = ctx.check(orjson.loads(body))
+            if problems:  # billed and recorded, but not what was asked: not returned
+                await _reject(ctx, problems)
+                return
     elif status >= 300:
         record.error_type = error_type_of(body)
         record.outcome = "upstream_error"
@@ -191,6 +207,8 @@ async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
     """End the client's stream cleanly: an SSE error event when the upstream did not."""
     record = ctx.record
     end = StreamEnd.COMPLETE
+    if ctx.rejected:  # ended already, with the output check's error event
+        return end
     if problem is not None:
         end, message = problem
         kind = "timeout_error" if end is StreamEnd.TIMED_OUT else "api_error"
@@ -206,6 +224,34 @@ async def _finish(ctx: RelayContext, problem: tuple[StreamEnd, str] | None,
         await ctx.send(sse_error_frame("api_error", message, ctx.ex.request_id), True)
     await ctx.send(b"", False)
     return end
+
+
+async def _reject(ctx: RelayContext, problems: list[str]) -> None:
+    """Answer 502 `schema_error` naming the problems; the record keeps the billed usage."""
+    ctx.record.outcome, ctx.record.error_type = "schema_error", "api_error"
+    error = OutputRejected("the answer failed the route's output check: " + "; ".join(problems))
+    await ctx.ex.respond_error(error)
+    ctx.record.status = error.status
+
+
+async def _stream_rejected(ctx: RelayContext, ready: bytes) -> bool:
+    """Check the whole stream at its `message_stop`; when it fails, send what came before that
+    event and then an `error` event in its place (the client's SDK raises), and say so."""
+    assert ctx.check is not None and ctx.sent is not None
+    message = reassemble([*ctx.sent, ready])
+    problems = ctx.check(message) if message is not None else ["the stream holds no message"]
+    if not problems:
+        return False
+    ctx.record.outcome, ctx.record.error_type = "schema_error", "api_error"
+    cut = ready.find(b"event: message_stop")
+    if cut > 0:
+        await ctx.send(ready[:cut], True)
+    text = "the answer failed the route's output check: " + "; ".join(problems)
+    await ctx.send(sse_error_frame("api_error", text, ctx.ex.request_id), True)
+    ctx.ex.ending()
+    await ctx.send(b"", False)
+    ctx.rejected = True
+    return True
 
 
 def _account(ctx: RelayContext, observer: StreamObserver) -> None:
@@ -258,6 +304,9 @@ async def _pump(
                 ready = held.take(received)
                 if observer.saw_message_stop and not stopped:
                     _account(ctx, observer)  # the usage is final: journal it before the end
+                    if ctx.check is not None and await _stream_rejected(ctx, ready):
+                        reply.close()
+                        return None
                     ctx.ex.ending()
                 if ready:
                     ctx.stream_work_s += clock.monotonic() - last_byte_at  # not upstream time

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bastion.config import BastionConfig, ConfigError, RouteConfig
 from bastion.policies.input_rules import InputRules, load_classifier
 from bastion.policies.max_tokens import MaxTokensPolicy
+from bastion.policies.output_check import OutputSpec, build_spec, load_schema
 from bastion.policies.retry import RetryPolicy
 from bastion.policies.timeouts import TimeoutPolicy
 
@@ -21,6 +22,7 @@ class RoutePolicies:
     max_tokens: MaxTokensPolicy
     input_rules: InputRules
     check_schema: bool
+    output: OutputSpec | None = None
 
 
 def build_input_rules(route: RouteConfig) -> InputRules:
@@ -32,9 +34,19 @@ def build_input_rules(route: RouteConfig) -> InputRules:
     return InputRules(allowed, deny, checks.injection_screen, classifier)
 
 
+def build_output_spec(route: RouteConfig) -> OutputSpec | None:
+    """ValueError when the schema cannot be loaded or is not a JSON Schema."""
+    output = route.output
+    if output is None:
+        return None
+    schema = load_schema(output.json_schema, output.schema_file, output.schema_model)
+    return build_spec(schema, output.tool)
+
+
 def route_policies(
-    route: RouteConfig, stream: bool, input_rules: InputRules | None = None
-) -> RoutePolicies:
+    route: RouteConfig, stream: bool, input_rules: InputRules | None = None,
+    output: OutputSpec | None = None,
+) -> RoutePolicies:  # fmt: skip
     input_rules = input_rules or build_input_rules(route)
     limits = route.timeouts
     total = limits.stream_total_s if stream else limits.total_s
@@ -59,6 +71,7 @@ def route_policies(
         ),
         input_rules=input_rules,
         check_schema=route.validation.request_schema,
+        output=output,
     )
 
 
@@ -70,6 +83,10 @@ def all_route_policies(config: BastionConfig) -> dict[tuple[str, bool], RoutePol
             rules = build_input_rules(route)
         except ValueError as exc:
             raise ConfigError(f"routes.{name}.validation.classifier: {exc}") from None
+        try:
+            output = build_output_spec(route)
+        except ValueError as exc:
+            raise ConfigError(f"routes.{name}.output: {exc}") from None
         for stream in (False, True):
-            policies[name, stream] = route_policies(route, stream, rules)
+            policies[name, stream] = route_policies(route, stream, rules, output)
     return policies

@@ -62,10 +62,10 @@ async def test_a_request_the_api_would_refuse_never_leaves(tmp_path: Path) -> No
 
 async def test_a_route_can_leave_the_schema_to_the_api(tmp_path: Path) -> None:
     async with in_process(CONFIG % {"dir": tmp_path}, ENVIRON) as env:
+        misnamed = {**WEATHER, "name": "get weather!"}  # the schema check would refuse it
         await env.client.messages.create(
             model="claude-sonnet-5-5", max_tokens=20,
-            messages=[{"role": "user", "content": "weather?"}],
-            tools=[WEATHER], tool_choice={"type": "tool", "name": "get_forecast"},
+            messages=[{"role": "user", "content": "weather?"}], tools=[misnamed],  # type: ignore[list-item]
             extra_headers={"x-bastion-route": "loose"},
         )  # fmt: skip
         assert await upstream_calls(env) == 1  # sent as it came: the upstream judges it
