@@ -187,6 +187,11 @@ class Metrics:
             "them (full disk, locked, read-only); written as soon as it accepts again",
             registry=registry,
         )  # fmt: skip
+        self.estimated_cost = Counter(
+            "bastion_estimated_cost_micros", "The part of bastion_cost_micros counted at its "
+            "worst case: billed calls whose usage never arrived whole", ["model", "route"],
+            registry=registry,
+        )  # fmt: skip
         self.retirement_days = Gauge(
             "bastion_model_retirement_days", "Days until a model in use retires (negative once "
             "retired), for models within 30 days of their retirement", ["model"],
@@ -243,6 +248,8 @@ class Metrics:
             ):
                 if count:
                     counter.inc(count)
+        if record.cost_status == "estimated" and cost:
+            self.estimated_cost.labels(model, route).inc(cost)
         if record.outcome in REFUSAL_REASONS:
             self.refusals.labels(record.outcome, route).inc()
         if record.attempts > 1:

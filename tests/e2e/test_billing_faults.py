@@ -221,6 +221,9 @@ def test_a_stream_reset_after_deltas_is_sent_once_and_costs_its_worst_case(
     assert record["input_tokens"] == 1200  # what was seen is kept
     # but not priced as if output_tokens were 1 (that would be 1200 x 2 + 1 x 10 = 2,410 µ$)
     assert (record["cost_micros"], record["cost_status"]) == (worst_case(upstream), "estimated")
+    metrics = httpx2.get(gateway.url + "/metrics", timeout=10).text
+    estimated = 'bastion_estimated_cost_micros_total{model="claude-sonnet-5-5",route="default"}'
+    assert f"{estimated} {float(worst_case(upstream))}" in metrics
 
 
 @pytest.mark.parametrize(
