@@ -6,13 +6,12 @@ config model.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bastion.config_base import NAME, Section
+from bastion.config_base import Section, checked_name, checked_pattern
 from bastion.secrets.references import check_secret_reference
 
 
@@ -28,10 +27,7 @@ class RedactConfig(Section):
     @classmethod
     def _compile(cls, patterns: list[str]) -> list[str]:
         for index, pattern in enumerate(patterns):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"patterns.{index}: {pattern!r} is not a regex: {exc}") from None
+            checked_pattern(pattern, f"patterns.{index}: ")
         return patterns
 
 
@@ -59,9 +55,7 @@ class AdminKeyConfig(Section):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not NAME.fullmatch(name):
-            raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
-        return name
+        return checked_name(name)
 
     @field_validator("key")
     @classmethod

@@ -6,14 +6,13 @@ timeouts, the fallback chain and idempotency. `bastion.config` re-exports every 
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bastion.config_base import NAME, Section
+from bastion.config_base import Section, checked_name, checked_pattern
 from bastion.operations import MODEL_ID
 from bastion.policies.ratelimit import RateLimits
 
@@ -119,18 +118,12 @@ class DenyRule(Section):
     @field_validator("name")
     @classmethod
     def _name(cls, name: str) -> str:
-        if not NAME.fullmatch(name):
-            raise ValueError(f"name {name!r}: use a-z, 0-9, '-' or '_' (at most 32)")
-        return name
+        return checked_name(name)
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
-        return pattern
+        return checked_pattern(pattern)
 
 
 class ValidationConfig(Section):

@@ -185,7 +185,7 @@ def test_config_validation_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"sampling\.rate"):
         parse_config(base + "sampling: {rate: 1.5}", {})
     with pytest.raises(
-        ConfigError, match=r"sampling\.redact\.patterns.*'\(unclosed' is not a regex"
+        ConfigError, match=r"sampling\.redact\.patterns.*'\(unclosed' is not a regular expression"
     ):
         parse_config(base + "sampling: {redact: {patterns: ['ok\\d+', '(unclosed']}}", {})
     with pytest.raises(ConfigError, match=r"sampling\.max_bytes"):
