@@ -188,11 +188,7 @@ class GatewayApp:
             return
         sent: list[bytes] = []
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
-        forced = forced_tool(request.body)
-        if policies.output is not None or forced is not None:  # 14. the answer is checked
-            spec = policies.output
-            ctx.check = lambda message: answer_problems(message, spec, forced)
-            ctx.sent = [] if request.stream else None
+        _check_output(ctx, request, policies)  # 14. the answer, before it is returned
         holds: Holds | None = None
 
         accounted = False
@@ -321,6 +317,10 @@ class GatewayApp:
             return
         model = self.gw.catalog.get(record.model_served or requested_model)
         record.cost_micros = cost_micros(record.usage, model)
+        if record.reasks:  # the calls asked again, each priced on its own, and their tokens
+            prior, record.usage = record.reask_cost_micros, record.usage.plus(record.reask_usage)
+            cost = record.cost_micros
+            record.cost_micros = None if prior is None or cost is None else cost + prior
 
     async def settle(self, holds: Holds, record: RequestRecord) -> None:
         wall = self.gw.clock.wall()
@@ -423,3 +423,13 @@ def _free_when_never_sent(record: RequestRecord) -> None:
     """A request refused before any upstream attempt cost nothing: 0, not an unknown cost."""
     if record.cost_micros is None and record.attempts == 0:
         record.cost_micros = 0
+
+
+def _check_output(ctx: RelayContext, request: MessagesRequest, policies: RoutePolicies) -> None:
+    """Arm the output check when the route has a schema or the request forces a tool."""
+    spec, forced = policies.output, forced_tool(request.body)
+    if spec is None and forced is None:
+        return
+    ctx.check = lambda message: answer_problems(message, spec, forced)
+    ctx.sent = [] if request.stream else None
+    ctx.reasks = spec.reasks if spec is not None and not request.stream else 0

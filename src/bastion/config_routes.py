@@ -154,6 +154,14 @@ class OutputConfig(Section):
     """`package.module:Model`, a pydantic model whose JSON Schema is used."""
     tool: str | None = None
     """Check the input of this tool's call; unset: the answer's text, parsed as JSON."""
+    on_invalid: Literal["fail", "reask"] = "fail"
+    """`reask`: a failing JSON answer is asked for again with its problems, up to
+    `max_reasks` times, each call charged; a stream, a refusal or a max_tokens stop fails."""
+    max_reasks: int = Field(default=1, ge=1, le=3)
+
+    @property
+    def reasks(self) -> int:
+        return self.max_reasks if self.on_invalid == "reask" else 0
 
     @model_validator(mode="after")
     def _one_source(self) -> OutputConfig:

@@ -29,11 +29,14 @@ from bastion.gateway import Gateway
 from bastion.policies.breaker import Admission, CircuitBreaker
 from bastion.policies.control import ControlState
 from bastion.policies.forward_headers import returned_headers, with_key
+from bastion.policies.output_check import Reask, reask_body, reaskable
 from bastion.policies.retry import RetryPolicy, next_attempt, parse_retry_after, should_retry
 from bastion.policies.timeouts import Phase, describe_timeout, time_left
 from bastion.policies.validate import MessagesRequest
+from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json, relay_stream
 from bastion.secrets import SecretValue
+from bastion.streaming.usage import usage_from_json
 from bastion.tracing import AttemptSpan
 from bastion.upstream import Reply, Timeouts, UpstreamStreamError, header_value
 
@@ -150,6 +153,9 @@ class Dispatch:
                 outcome = await self.traced_attempt(env, target.model, body, breaker, admission)
             if outcome is None:
                 return None
+            if isinstance(outcome, Reask):  # a billed answer that failed its check: ask again
+                body, made = outcome.body, 0
+                continue
             if outcome.final or isinstance(outcome.error, UpstreamTimeout | NotReady):
                 return outcome  # final; a hung upstream (the deadline is shared); no key
             retry_after = parse_retry_after(text_headers(outcome.headers), self.gw.clock.wall())
@@ -165,7 +171,7 @@ class Dispatch:
 
     async def attempt(
         self, env: Environment, body: bytes, breaker: CircuitBreaker, admission: Admission
-    ) -> Failure | None:
+    ) -> Failure | Reask | None:
         """One upstream call. None when the client was answered, else a Failure (`final` when
         the upstream said not to try again)."""
         try:
@@ -185,7 +191,7 @@ class Dispatch:
             breaker.record(False, admission)
             return Failure(exc)
         if reply.status < 400:
-            return await self.answer(reply, breaker, admission)
+            return await self.answer(reply, breaker, admission, body)
         if error_body is None:
             try:  # an error answer is not billed: a broken one may be tried again
                 error_body = await self.read(reply)
@@ -210,7 +216,7 @@ class Dispatch:
     async def traced_attempt(
         self, env: Environment, model: str, body: bytes, breaker: CircuitBreaker,
         admission: Admission,
-    ) -> Failure | None:  # fmt: skip
+    ) -> Failure | Reask | None:  # fmt: skip
         """`attempt()` inside a CLIENT span, child of the request's span."""
         assert self.ex.trace is not None
         request = self.request
@@ -226,6 +232,8 @@ class Dispatch:
             self.span = None
         if outcome is None:
             span.answered(self.ctx.record)
+        elif isinstance(outcome, Reask):
+            span.fail("schema_error")
         else:
             span.fail(failure_type(outcome))
         return outcome
@@ -277,8 +285,8 @@ class Dispatch:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def answer(
-        self, reply: Reply, breaker: CircuitBreaker, admission: Admission
-    ) -> Failure | None:
+        self, reply: Reply, breaker: CircuitBreaker, admission: Admission, sent: bytes
+    ) -> Reask | None:
         record = self.ctx.record
         record.upstream_request_id = header_value(reply.headers, b"request-id")
         headers = self.headers(reply.headers)
@@ -297,8 +305,33 @@ class Dispatch:
             self.ex.extra_headers.append((ATTEMPTS_HEADER, str(record.attempts).encode()))
             raise
         breaker.record(True, admission)
+        reask = self.reask(reply.status, body, sent)
+        if reask is not None:
+            return reask
         await relay_json(self.ctx, reply.status, headers, body, message=True)
         return None
+
+    def reask(self, status: int, body: bytes, sent: bytes) -> Reask | None:
+        """The next call when this billed answer fails the route's check and re-asks are left;
+        this call's usage and cost are charged to the record first."""
+        ctx, record = self.ctx, self.ctx.record
+        if ctx.check is None or record.reasks >= ctx.reasks or status >= 300:
+            return None
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # relay_json reports the malformed body
+        problems = ctx.check(message) if isinstance(message, dict) else []
+        if not problems or not reaskable(message):
+            return None
+        usage = usage_from_json(message.get("usage") or {})
+        model = self.gw.catalog.get(str(message.get("model") or self.request.model))
+        cost = cost_micros(usage, model)
+        record.reasks += 1
+        record.reask_usage = record.reask_usage.plus(usage)
+        prior = record.reask_cost_micros
+        record.reask_cost_micros = None if prior is None or cost is None else prior + cost
+        return Reask(reask_body(orjson.loads(sent), message, problems))
 
     async def answer_static(self) -> None:
         record = self.ctx.record

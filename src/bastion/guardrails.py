@@ -30,6 +30,7 @@ from bastion.policies.budget import (
     Reservation,
     worst_case_micros,
 )
+from bastion.policies.output_check import REASK_NOTE_BYTES
 from bastion.policies.ratelimit import RateLimited, RateLimiter, RateLimits, Ticket, headers
 from bastion.policies.validate import MessagesRequest
 from bastion.pricing.catalog import ModelInfo
@@ -187,17 +188,24 @@ async def admit(
 
 
 def worst_cases(
-    request: MessagesRequest, raw: bytes, models: Sequence[ModelInfo | None]
+    request: MessagesRequest, raw: bytes, models: Sequence[ModelInfo | None], reasks: int = 0
 ) -> list[int | None]:
-    """The most the request can cost on each of `models` (None: no bound for that model)."""
+    """The most the request can cost on each of `models` (None: no bound for that model),
+    with `reasks` more calls when the route may ask again: call i's prompt is bounded by the
+    request's bytes plus i earlier answers (max_tokens each) and i re-ask notes."""
     images, image_bytes, unsized = prompt_media(request.body)
-    return [
-        worst_case_micros(
-            len(raw), request.max_tokens or 0, model,
-            images=images, image_bytes=image_bytes, unsized=unsized,
-        )
-        for model in models
-    ]  # fmt: skip
+    max_tokens = request.max_tokens or 0
+    found: list[int | None] = []
+    for model in models:
+        calls = [
+            worst_case_micros(
+                len(raw) + i * (max_tokens + REASK_NOTE_BYTES), max_tokens, model,
+                images=images, image_bytes=image_bytes, unsized=unsized,
+            )
+            for i in range(reasks + 1)
+        ]  # fmt: skip
+        found.append(None if None in calls else sum(c for c in calls if c is not None))
+    return found
 
 
 def estimated_cost(
@@ -221,7 +229,8 @@ async def _reserve(
     run_value = header(ex.headers, RUN_HEADER)
     if not budgets and run_value is None:
         return
-    amounts = worst_cases(request, raw, (model, *fallback_models))
+    reasks = route.output.reasks if route.output is not None and not request.stream else 0
+    amounts = worst_cases(request, raw, (model, *fallback_models), reasks)
     if any(a is None for a in amounts):
         raise InvalidRequest(
             f"model {request.model!r} or a fallback model of route {route_name!r} has no price "

@@ -60,6 +60,8 @@ class RelayContext:
     """When set, a 2xx answer (a stream reassembled) must pass it: its problems, or none."""
     sent: list[bytes] | None = None
     """A checked stream's bytes so far (the check reads the whole answer)."""
+    reasks: int = 0
+    """How many times a failing JSON answer may be asked for again (the route's output)."""
     rejected: bool = False
     """The stream failed the check and was ended with an `error` event."""
 

@@ -40,7 +40,7 @@ def build_output_spec(route: RouteConfig) -> OutputSpec | None:
     if output is None:
         return None
     schema = load_schema(output.json_schema, output.schema_file, output.schema_model)
-    return build_spec(schema, output.tool)
+    return build_spec(schema, output.tool, output.reasks)
 
 
 def route_policies(

@@ -32,6 +32,16 @@ class Usage:
         """Every prompt token, cached or not: what long-prompt price tiers are judged on."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_write_tokens
 
+    def plus(self, other: Usage) -> Usage:
+        """Both calls' tokens together (price each call on its own: tiers are per call)."""
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_write_5m_tokens + other.cache_write_5m_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -90,6 +100,12 @@ class RequestRecord:
     """The upstream answered 2xx (a billed call) but its final usage never arrived: the body
     broke, or the stream ended without message_stop. The cost is then estimated at the worst
     case (`cost_status`), never the partial figure the usage seen so far would give."""
+    reasks: int = 0
+    """Calls made again because the answer failed the route's output check."""
+    reask_usage: Usage = field(default_factory=Usage)
+    """The usage of the calls re-asked (summed into `usage` when the request is accounted)."""
+    reask_cost_micros: int | None = 0
+    """Their cost, each priced on its own; None once one could not be priced."""
     journaled: int | None = None
     """The journal generation its line was written to before the answer's last byte
     (`RecordWriter.journal`); None when `submit` journals it."""

@@ -6,15 +6,23 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import BaseModel
 
+from bastion.guardrails import worst_cases
+from bastion.policies.budget import HIDDEN_PROMPT_TOKENS
 from bastion.policies.output_check import (
+    REASK_NOTE_BYTES,
     answer_problems,
     build_spec,
     forced_tool,
     load_schema,
+    reask_body,
+    reaskable,
 )
+from bastion.policies.validate import parse_messages_request
+from bastion.pricing.catalog import load_catalog
 
 INVOICE = {
     "type": "object",
@@ -111,3 +119,52 @@ def test_a_schema_that_cannot_be_used_is_a_clear_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         load_schema(inline, file, model)
+
+
+def test_a_reask_shows_the_failing_answer_and_answers_each_tool_call() -> None:
+    sent = {
+        "model": "m",
+        "max_tokens": 100,
+        "tools": [],
+        "messages": [{"role": "user", "content": "go"}],
+    }
+    answer = tool("record_invoice", {"total": 3})
+    body = json.loads(reask_body(sent, answer, ["record_invoice.input: 'currency' is required"]))
+    assert body["model"] == "m" and body["tools"] == []
+    user, assistant, again = body["messages"]
+    assert user == sent["messages"][0]
+    assert assistant == {"role": "assistant", "content": answer["content"]}
+    result, note = again["content"]
+    assert result["type"] == "tool_result" and result["tool_use_id"] == "t1"
+    assert result["is_error"] is True
+    assert note["text"] == (
+        "Your answer did not have the required format: record_invoice.input: 'currency' is "
+        "required. Answer again, with only the corrected output."
+    )
+
+
+@pytest.mark.parametrize(
+    ("stop", "again"),
+    [("end_turn", True), ("tool_use", True), ("refusal", False), ("max_tokens", False)],
+)
+def test_only_a_finished_answer_is_asked_for_again(stop: str, again: bool) -> None:
+    assert reaskable({"stop_reason": stop}) is again
+
+
+def test_the_reserved_worst_case_covers_every_call_a_reask_may_make() -> None:
+    catalog = load_catalog()
+    model = catalog.get("claude-sonnet-5-5")  # $4/M (1h cache write) input side, $10/M output
+    raw = orjson.dumps({"model": "claude-sonnet-5-5", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "x" * 300}]})  # fmt: skip
+    request = parse_messages_request(raw)
+    [one] = worst_cases(request, raw, [model])
+    [three] = worst_cases(request, raw, [model], reasks=2)
+
+    # Call i may carry i earlier answers (100 tokens each) and i notes (2,048 bytes each), on
+    # top of the body's bytes and the prompt tokens a body does not show.
+    def call(i: int) -> int:
+        tokens = len(raw) + i * (100 + REASK_NOTE_BYTES) + HIDDEN_PROMPT_TOKENS
+        return -(-(tokens * 4_000_000 + 100 * 10_000_000) // 10**6)
+
+    assert one == call(0)
+    assert three == call(0) + call(1) + call(2)

@@ -26,11 +26,51 @@ MAX_PROBLEM_CHARS = 200
 ANY_TOOL = "*"
 
 
+REASK_NOTE = (
+    "Your answer did not have the required format: {problems}. Answer again, with only the "
+    "corrected output."
+)
+REASK_NOTE_BYTES = 2048
+"""An upper bound on the re-ask note's size, for the worst case reserved in advance."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
     validator: Draft202012Validator
     tool: str | None
     """Validate this tool's input; None: the answer's text, parsed as JSON."""
+    reasks: int = 0
+    """How many times a failing JSON answer is asked for again (0: it fails closed at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reask:
+    """A failing answer to be asked for again: the next call's body (bytes)."""
+
+    body: bytes
+
+
+def reaskable(message: Mapping[str, Any]) -> bool:
+    """A refusal or a cut answer is a failure as it is: asking again would not fix it."""
+    return message.get("stop_reason") not in ("refusal", "max_tokens")
+
+
+def reask_body(sent: Mapping[str, Any], answer: Mapping[str, Any], problems: list[str]) -> bytes:
+    """The call that asks again: the conversation so far, the failing answer, and a user turn
+    naming the problems (with an error result for each tool call, as the API requires)."""
+    note = REASK_NOTE.format(problems="; ".join(problems))[:REASK_NOTE_BYTES]
+    content = [b for b in answer.get("content") or () if isinstance(b, dict)]
+    results: list[dict[str, Any]] = [
+        {"type": "tool_result", "tool_use_id": b.get("id"), "is_error": True, "content": note}
+        for b in content
+        if b.get("type") == "tool_use"
+    ]
+    turns = [
+        *sent["messages"],
+        {"role": "assistant", "content": content},
+        {"role": "user", "content": [*results, {"type": "text", "text": note}]},
+    ]
+    return orjson.dumps({**sent, "messages": turns})
 
 
 def forced_tool(body: Mapping[str, Any]) -> str | None:
@@ -121,5 +161,5 @@ def load_schema(
     return schema
 
 
-def build_spec(schema: dict[str, Any], tool: str | None) -> OutputSpec:
-    return OutputSpec(Draft202012Validator(schema), tool)
+def build_spec(schema: dict[str, Any], tool: str | None, reasks: int = 0) -> OutputSpec:
+    return OutputSpec(Draft202012Validator(schema), tool, reasks)
