@@ -106,7 +106,7 @@ def answer_problems(
         return _schema_problems(spec, found[0].get("input"), f"{spec.tool}.input")
     text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
     try:
-        value = orjson.loads(_without_fence(text))
+        value = orjson.loads(without_fence(text))
     except orjson.JSONDecodeError as exc:
         return [f"the answer's text is not JSON ({str(exc)[:80]})"]
     return _schema_problems(spec, value, "output")
@@ -123,7 +123,7 @@ def _schema_problems(spec: OutputSpec, value: object, where: str) -> list[str]:
     return problems
 
 
-def _without_fence(text: str) -> str:
+def without_fence(text: str) -> str:
     """The JSON inside a ```json fence, as models often wrap it; the text itself otherwise."""
     stripped = text.strip()
     if stripped.startswith("```") and stripped.endswith("```"):
