@@ -232,8 +232,8 @@ async def _reject(ctx: RelayContext, problems: list[str]) -> None:
     """Answer 502 `schema_error` naming the problems; the record keeps the billed usage."""
     ctx.record.outcome, ctx.record.error_type = "schema_error", "api_error"
     error = OutputRejected("the answer failed the route's output check: " + "; ".join(problems))
+    ctx.record.status = error.status  # before the answer's end: the journal line says 502 too
     await ctx.ex.respond_error(error)
-    ctx.record.status = error.status
 
 
 async def _stream_rejected(ctx: RelayContext, ready: bytes) -> bool:
