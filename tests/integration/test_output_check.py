@@ -39,8 +39,8 @@ USAGE = Usage(input_tokens=100)
 
 
 class Echo:
-    """Answers each Messages call with the last user text as the whole answer (10 output
-    tokens); streamed when asked. Counts the calls."""
+    """Answers each Messages call with the last user text as the whole answer (one output
+    token); streamed when asked. Counts the calls."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -50,19 +50,22 @@ class Echo:
             return
         self.calls += 1
         body = orjson.loads(await read_body(receive, 1 << 20))
-        reply = Reply((body["messages"][-1]["content"],), "end_turn")
-        usage = Usage(input_tokens=100)
-        if body.get("stream"):
-            frames = stream_frames("msg_1", body["model"], reply, usage, 3).all()
-            head = [(b"content-type", b"text/event-stream"), (b"request-id", b"req_up")]
-            await send({"type": "http.response.start", "status": 200, "headers": head})
-            for frame in frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        answer = message_json("msg_1", body["model"], reply, usage)
-        head = [(b"content-type", b"application/json"), (b"request-id", b"req_up")]
-        await send_response(send, 200, head, answer)
+        await answer_with(send, body, Reply((body["messages"][-1]["content"],), "end_turn"))
+
+
+async def answer_with(send: Send, body: dict[str, Any], reply: Reply) -> None:
+    """`reply` as the API sends it: a Message, or its SSE stream when the body asks for one."""
+    if body.get("stream"):
+        frames = stream_frames("msg_1", body["model"], reply, USAGE, 3).all()
+        head = [(b"content-type", b"text/event-stream"), (b"request-id", b"req_up")]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        for frame in frames:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    answer = message_json("msg_1", body["model"], reply, USAGE)
+    head = [(b"content-type", b"application/json"), (b"request-id", b"req_up")]
+    await send_response(send, 200, head, answer)
 
 
 async def ask(env: InProcess, text: str, stream: bool = False, **extra: Any) -> Any:
@@ -128,7 +131,7 @@ REASK_CONFIG = CONFIG.replace(
 
 class Scripted:
     """Answers the n-th call with the n-th scripted text (the last one once they run out), and
-    keeps every request body; each answer bills 100 input and 10 output tokens."""
+    keeps every request body; each answer bills 100 input tokens and one output token a word."""
 
     def __init__(self, *answers: tuple[str, str]) -> None:
         self.answers = list(answers)
@@ -141,17 +144,7 @@ class Scripted:
         self.bodies.append(body)
         text, stop = self.answers[min(len(self.bodies), len(self.answers)) - 1]
         reply = Reply(tuple(re.findall(r"\s*\S+", text)), stop)  # a token per word, as the mock
-        if body.get("stream"):
-            frames = stream_frames("msg_1", body["model"], reply, USAGE, 3).all()
-            head = [(b"content-type", b"text/event-stream"), (b"request-id", b"req_up")]
-            await send({"type": "http.response.start", "status": 200, "headers": head})
-            for frame in frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        answer = message_json("msg_1", body["model"], reply, USAGE)
-        head = [(b"content-type", b"application/json"), (b"request-id", b"req_up")]
-        await send_response(send, 200, head, answer)
+        await answer_with(send, body, reply)
 
 
 BAD = ('{"total": "12", "currency": "EUR"}', "end_turn")
