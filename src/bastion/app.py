@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
-
-import orjson
 
 from bastion import guardrails, idempotent
 from bastion.alerts.budget import crossing_alert, exhausted_alert, run_alert
@@ -27,6 +24,7 @@ from bastion.asgi import (
 from bastion.config import ConfigError, RouteConfig
 from bastion.config_base import NAME
 from bastion.dispatch import Dispatch, Upstream
+from bastion.edge_checks import arm_output_check, pin_model, validate
 from bastion.errors import (
     BastionError,
     InvalidRequest,
@@ -48,16 +46,11 @@ from bastion.policies.forward_headers import (
     with_key,
 )
 from bastion.policies.idempotency import StoredResponse
-from bastion.policies.input_rules import broken_rule
 from bastion.policies.keys import key_from_headers
-from bastion.policies.output_check import answer_problems, forced_tool
-from bastion.policies.pinning import pin
-from bastion.policies.request_schema import betas, check_messages_request
-from bastion.policies.validate import MessagesRequest, normalize_user, parse_messages_request
+from bastion.policies.validate import normalize_user, parse_messages_request
 from bastion.pricing.catalog import ModelInfo
 from bastion.pricing.cost import cost_micros
 from bastion.relay import RelayContext, relay_json
-from bastion.routes import RoutePolicies
 from bastion.shaping import Shaped, shape
 from bastion.types import Principal, RequestRecord
 from bastion.upstream import Timeouts, header_value
@@ -176,8 +169,8 @@ class GatewayApp:
         record.route = route_name
         gw.environment(principal.environment)  # the key's environment is usable
         policies = gw.route_policies[route_name, request.stream]
-        await self.validate(ex, request, route_name, policies)  # 4. schema and input rules
-        request, raw = self.pin_model(ex, request, raw, route_name, route, principal.environment)
+        await validate(ex, request, route_name, policies)  # 4. schema and input rules
+        request, raw = pin_model(gw, ex, request, raw, route_name, route, principal.environment)
         model = gw.catalog.get(effective_model(gw.control, route_name, request.model))
         fallbacks = [gw.catalog.get(step.model) for step in route.fallbacks if step.model]
         shaped = shape(request, raw, route_name, route, policies.max_tokens, model)  # 8, 10
@@ -188,7 +181,7 @@ class GatewayApp:
             return
         sent: list[bytes] = []
         ctx = RelayContext(ex, record, gw.clock, t0, policies.timeouts, sent if claimed else None)
-        _check_output(ctx, request, policies)  # 14. the answer, before it is returned
+        arm_output_check(ctx, request, policies)  # 14. the answer, before it is returned
         holds: Holds | None = None
 
         accounted = False
@@ -222,43 +215,6 @@ class GatewayApp:
                 await self.settle(holds, record)
             if claimed:
                 await idempotent.finish(gw, claimed, ex, record, sent)
-
-    async def validate(
-        self, ex: Exchange, request: MessagesRequest, route_name: str, policies: RoutePolicies
-    ) -> None:
-        """4. The request as the API would judge it, then the route's input rules; a refusal is
-        a 400 that names the field or the rule, before anything is billed."""
-        if policies.check_schema:
-            check_messages_request(request.body, betas(ex.headers))
-        rules = policies.input_rules
-        if rules.classifier is not None:  # a team's model may take a while: off the loop
-            broken = await asyncio.to_thread(broken_rule, request.body, rules)
-        else:
-            broken = broken_rule(request.body, rules)
-        if broken is not None:
-            raise InvalidRequest(
-                f"request refused by input rule {broken!r} of route {route_name!r}",
-                reason="input_rule",
-            )
-
-    def pin_model(
-        self, ex: Exchange, request: MessagesRequest, raw: bytes, route_name: str,
-        route: RouteConfig, environment: str,
-    ) -> tuple[MessagesRequest, bytes]:  # fmt: skip
-        """4. Pinned models: refuse an alias or a model the route or environment does not pin,
-        or map the alias to the route's pin (the body is then serialised again)."""
-        allowed = self.gw.config.environments[environment].models
-        verdict = pin(
-            request.model, route_name, route.models, route.aliases, environment, allowed,
-            self.gw.catalog,
-        )  # fmt: skip
-        if verdict.refusal is not None:
-            raise InvalidRequest(verdict.refusal, reason="model_pin")
-        if verdict.mapped_from is None:
-            return request, raw
-        ex.extra_headers.append((b"x-bastion-model-mapped-from", verdict.mapped_from.encode()))
-        body = {**request.body, "model": verdict.model}
-        return replace(request, model=verdict.model, body=body), orjson.dumps(body)
 
     def journal(self, record: RequestRecord, t0: float) -> None:
         """Journal the record before the answer's last byte: a killed process loses no record
@@ -423,13 +379,3 @@ def _free_when_never_sent(record: RequestRecord) -> None:
     """A request refused before any upstream attempt cost nothing: 0, not an unknown cost."""
     if record.cost_micros is None and record.attempts == 0:
         record.cost_micros = 0
-
-
-def _check_output(ctx: RelayContext, request: MessagesRequest, policies: RoutePolicies) -> None:
-    """Arm the output check when the route has a schema or the request forces a tool."""
-    spec, forced = policies.output, forced_tool(request.body)
-    if spec is None and forced is None:
-        return
-    ctx.check = lambda message: answer_problems(message, spec, forced)
-    ctx.sent = [] if request.stream else None
-    ctx.reasks = spec.reasks if spec is not None and not request.stream else 0

@@ -322,7 +322,10 @@ class Dispatch:
         except orjson.JSONDecodeError:
             return None  # relay_json reports the malformed body
         problems = ctx.check(message) if isinstance(message, dict) else []
-        if not problems or not reaskable(message):
+        if not problems:
+            ctx.check = None  # it passed: relay_json need not parse and check it again
+            return None
+        if not reaskable(message):
             return None
         usage = usage_from_json(message.get("usage") or {})
         model = self.gw.catalog.get(str(message.get("model") or self.request.model))

@@ -7,18 +7,17 @@ passed explicitly, so tests build a Gateway with fakes and production builds one
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from bastion import watches
 from bastion.alerts import Alert, AlertDelivery, Outbox
 from bastion.alerts.budget import secret_alert
-from bastion.alerts.request_log import LogHealth, LogState, log_alert
+from bastion.alerts.request_log import LogHealth
 from bastion.alerts.rollover import resolves_due
-from bastion.alerts.stale_keys import named_today, stale_alert, utc_day
 from bastion.clock import Clock
 from bastion.config import (
     BastionConfig,
@@ -31,23 +30,25 @@ from bastion.config import (
 from bastion.environment import Environment, check_shared_keys, open_environment
 from bastion.errors import InvalidRequest, PermissionDenied
 from bastion.events import emit
+from bastion.failure_reports import (
+    job_failure_reporter,
+    log_write_failed,
+    report_job_failure,
+    report_transition,
+)
 from bastion.keyring import Keyring, last_use_sink
 from bastion.metrics import Metrics
 from bastion.policies.accesslog import RecordWriter
 from bastion.policies.agentguard import AgentRunGuard
 from bastion.policies.auth import Authenticator
-from bastion.policies.breaker import BreakerKey, BreakerPolicy, BreakerRegistry, BreakerState
+from bastion.policies.breaker import BreakerPolicy, BreakerRegistry
 from bastion.policies.budget import Budget, BudgetLedger, period_key, period_start
 from bastion.policies.control import ControlState
 from bastion.policies.idempotency import MemoryIdempotencyStore
-from bastion.policies.key_lifecycle import stale_keys
 from bastion.policies.pinning import pin_problems
 from bastion.policies.ratelimit import RateLimiter
 from bastion.policies.retirement import (
     Retirement,
-    models_in_use,
-    retirement_alert,
-    retirements,
 )
 from bastion.pricing.catalog import MICROS_PER_USD, Catalog, load_catalog
 from bastion.routes import RoutePolicies, all_route_policies
@@ -64,8 +65,6 @@ from bastion.transport_reqwest import ReqwestTransport
 from bastion.upstream import Transport
 
 RETIREMENT_CHECK_S = 3600.0
-SERVED_LATELY_S = 7 * 86400
-"""A model that served a request this recently is in use (for the retirement watch)."""
 
 
 @dataclass
@@ -176,60 +175,20 @@ class Gateway:
             await env.resolve()
         check_shared_keys(self.environments, self.config.environments)
         await self.seed_budgets()
-        await self.watch_retirements(announce=True)
+        await watches.watch_retirements(self, announce=True)
         jobs = self.jobs
-        watch = self.watch_retirements
-        jobs.every("retirements", RETIREMENT_CHECK_S, watch, first_wait=True)
+        retiring = lambda: watches.watch_retirements(self)  # noqa: E731
+        jobs.every("retirements", RETIREMENT_CHECK_S, retiring, first_wait=True)
         poll = self.config.keys.revocation_poll_s
         jobs.every("watch", poll, lambda: asyncio.to_thread(self.refresh), first_wait=True)
         if self.alerts.channels:
             jobs.every("alerts", 1.0, self.alerts.deliver_due_once, first_wait=False)
             jobs.every("resolve", 60.0, self.resolve_finished_periods, first_wait=False)
             stale_s = self.config.keys.stale_check_s
-            stale = lambda: asyncio.to_thread(self.alert_stale_keys)  # noqa: E731
+            stale = lambda: asyncio.to_thread(watches.alert_stale_keys, self)  # noqa: E731
             jobs.every("stale_keys", stale_s, stale, first_wait=False)
-            jobs.every("request_log", 1.0, self.alert_request_log, first_wait=False)
-
-    async def alert_request_log(self) -> None:
-        """Page once when the request log stops being written, resolve when it is again.
-
-        The health moves on only once the alert was queued or sent, so a channel that is down
-        too is tried again on the next pass."""
-        writer, log = self.writer, self.config.log
-        state = LogState(
-            writer.store_error, writer.journal_error, writer.backlog, log.max_backlog,
-            log.when_backlog_full == "refuse",
-        )  # fmt: skip
-        health, alert = log_alert(self.log_health, state, self.clock.wall())
-        if alert is None or await self.alerts.enqueue_or_send(alert):
-            self.log_health = health
-
-    async def watch_retirements(self, announce: bool = False) -> None:
-        """Which models in use retire soon: kept for /readyz and the dashboard, a gauge per
-        model, and an alert at 30 days, 7 days and on the day (the outbox keeps each once)."""
-        now = self.clock.wall()
-        served = await asyncio.to_thread(self.store.models_served_since, now - SERVED_LATELY_S)
-        today = dt.datetime.fromtimestamp(now, dt.UTC).date()
-        notices = retirements(models_in_use(self.config, served), self.catalog, today)
-        self.retirements = notices
-        self.metrics.show_retirements(notices)
-        for notice in notices:
-            if announce:
-                emit("model_retiring", model=notice.model, message=notice.message)
-            alert = retirement_alert(notice, now)
-            if alert is not None and self.alerts.channels:
-                await asyncio.to_thread(self.alerts.enqueue, alert)
-
-    def alert_stale_keys(self) -> Alert | None:
-        """Queue one alert naming stale keys that no alert named today (blocking: in a thread)."""
-        now, policy = self.clock.wall(), self.config.keys
-        stale = stale_keys(self.store.list_keys(), now, policy.max_age_s, policy.max_idle_s)
-        already = named_today((row.alert for row in self.alerts.outbox.rows()), utc_day(now))
-        alert = stale_alert(stale, already, now)
-        if alert is not None:
-            self.alerts.enqueue(alert)
-            emit("keys_stale", key_ids=alert.details["key_ids"])
-        return alert
+            log = lambda: watches.alert_request_log(self)  # noqa: E731
+            jobs.every("request_log", 1.0, log, first_wait=False)
 
     async def stop(self) -> None:
         """Stop the jobs and close everything; the request log is written whatever else fails
@@ -395,31 +354,6 @@ def upstream_transport(config: BastionConfig, environ: Mapping[str, str]) -> Tra
 
 def journal_path(config: BastionConfig) -> str:
     return config.store.sqlite_path + ".journal"
-
-
-def log_write_failed(metrics: Metrics) -> Callable[[BaseException], None]:
-    def report(error: BaseException) -> None:
-        emit("request_log_write_failed", error=repr(error))
-        metrics.log_write_failures.inc()
-
-    return report
-
-
-def report_job_failure(job: str, error: BaseException) -> None:
-    emit("background_job_failed", job=job, error=repr(error))
-
-
-def job_failure_reporter(metrics: Metrics) -> Callable[[str, BaseException], None]:
-    def report(job: str, error: BaseException) -> None:
-        report_job_failure(job, error)
-        metrics.job_failures.labels(job).inc()
-
-    return report
-
-
-def report_transition(key: BreakerKey, old: BreakerState, new: BreakerState, at: float) -> None:
-    environment, model = key
-    emit("breaker_transition", environment=environment, model=model, old=old.value, new=new.value)
 
 
 def breaker_policy(config: BreakerConfig) -> BreakerPolicy:

@@ -57,6 +57,13 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+HI = {
+    "model": "claude-sonnet-5-5",
+    "max_tokens": 20,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+
+
 def stored_ids(db: Path) -> set[str]:
     import sqlite3
 
@@ -74,14 +81,12 @@ def test_a_full_disk_loses_no_record(tmp_path: Path, small_disk: Path, upstream:
         client = anthropic.Anthropic(
             base_url=gateway.url, api_key=gateway.create_key(), max_retries=0
         )
-        args = {"model": "claude-sonnet-5-5", "max_tokens": 20,
-                "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
-        first = client.messages.with_raw_response.create(**args)  # type: ignore[call-overload]
+        first = client.messages.with_raw_response.create(**HI)  # type: ignore[call-overload]
         time.sleep(0.5)
         filler = fill(small_disk)
         answered = [first.headers["x-request-id"]]
         for _ in range(200):
-            raw = client.messages.with_raw_response.create(**args)  # type: ignore[call-overload]
+            raw = client.messages.with_raw_response.create(**HI)  # type: ignore[call-overload]
             assert raw.status_code == 200
             answered.append(raw.headers["x-request-id"])
         time.sleep(1.0)  # several flushes, all refused
@@ -152,9 +157,7 @@ def test_a_store_locked_past_the_busy_timeout_pages_and_loses_no_record(
             client = anthropic.Anthropic(
                 base_url=gateway.url, api_key=gateway.create_key(), max_retries=0
             )
-            args = {"model": "claude-sonnet-5-5", "max_tokens": 20,
-                    "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
-            first = client.messages.with_raw_response.create(**args)  # type: ignore[call-overload]
+            first = client.messages.with_raw_response.create(**HI)  # type: ignore[call-overload]
             answered = [first.headers["x-request-id"]]
             time.sleep(0.5)
             locker = subprocess.Popen(
@@ -163,7 +166,7 @@ def test_a_store_locked_past_the_busy_timeout_pages_and_loses_no_record(
             )  # fmt: skip
             assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
             for _ in range(50):
-                raw = client.messages.with_raw_response.create(**args)  # type: ignore[call-overload]
+                raw = client.messages.with_raw_response.create(**HI)  # type: ignore[call-overload]
                 assert raw.status_code == 200
                 answered.append(raw.headers["x-request-id"])
             time.sleep(2.5)  # flushes that waited 1 s for the lock and gave up

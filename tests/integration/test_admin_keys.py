@@ -19,7 +19,7 @@ import anthropic
 import httpx2
 import pytest
 
-from bastion import admin
+from bastion import admin, watches
 from bastion.admin import OPENAPI, ROUTES
 from bastion.app import GatewayApp
 from bastion.asgi_transport import ASGITransport
@@ -358,11 +358,11 @@ async def test_stale_keys_are_listed_and_alerted_once_a_day(rig: Rig) -> None:
     listed = (await rig.admin("GET", "/admin/keys?stale=true", who="VIEWER_KEY")).json()["keys"]
     assert [(k["key_id"], k["stale"]) for k in listed] == [(old_id, "age 91d > 90d")]
 
-    first = rig.gateway.alert_stale_keys()
+    first = watches.alert_stale_keys(rig.gateway)
     assert first is not None and old_id in first.summary and "old@x.io" in first.summary
-    assert rig.gateway.alert_stale_keys() is None  # named today already
+    assert watches.alert_stale_keys(rig.gateway) is None  # named today already
     rig.clock.now += 86400
-    assert rig.gateway.alert_stale_keys() is not None  # a new day, named again
+    assert watches.alert_stale_keys(rig.gateway) is not None  # a new day, named again
     await rig.gateway.alerts.deliver_due_once()
     texts = [str(body) for body in rig.slack.bodies("/slack")]
     assert len(texts) == 2 and all(old_id in text for text in texts)

@@ -10,6 +10,7 @@ import base64
 import sqlite3
 from pathlib import Path
 
+from bastion import watches
 from tests.e2e.receiver import receiver
 from tests.integration.conftest import BASE_CONFIG, ENVIRON, InProcess, in_process
 
@@ -22,15 +23,16 @@ BODY = {
 }  # fmt: skip
 
 
-def refuse_inserts(db: str, refuse: bool) -> None:
+def refuse_inserts(db: str, refuse: bool, table: str = "requests") -> None:
+    """Make the real SQLite file abort every insert into `table` (or stop doing so)."""
     with sqlite3.connect(db) as conn:
         if refuse:
             conn.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON requests "
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
             )
         else:
-            conn.execute("DROP TRIGGER refuse")
+            conn.execute(f"DROP TRIGGER refuse_{table}")
 
 
 async def post(env: InProcess) -> tuple[int, str, str]:
@@ -80,17 +82,6 @@ async def test_records_wait_for_the_store_and_billable_calls_stop_when_the_backl
         assert len(ids) == len(set(ids)) == 7
 
 
-def refuse_outbox(db: str, refuse: bool) -> None:
-    with sqlite3.connect(db) as conn:
-        if refuse:
-            conn.execute(
-                "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alert_outbox "
-                "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-            )
-        else:
-            conn.execute("DROP TRIGGER refuse_alerts")
-
-
 async def test_a_store_that_refuses_writes_pages_once_even_when_the_outbox_cannot_be_written(
     tmp_path: Path,
 ) -> None:
@@ -101,12 +92,14 @@ async def test_a_store_that_refuses_writes_pages_once_even_when_the_outbox_canno
             gateway = env.gateway
             db = gateway.store.path
             refuse_inserts(db, True)
-            refuse_outbox(db, True)  # the outbox shares the store: the alert must not need it
+            refuse_inserts(
+                db, True, "alert_outbox"
+            )  # the outbox shares the store: the alert must not need it
             for _ in range(3):
                 assert (await post(env))[0] == 200
             gateway.writer.flush()
-            await gateway.alert_request_log()
-            await gateway.alert_request_log()  # the same outage: no second page
+            await watches.alert_request_log(gateway)
+            await watches.alert_request_log(gateway)  # the same outage: no second page
             [trigger] = hooks.bodies("/hook")
             assert trigger["type"] == "alert.triggered"
             data = trigger["data"]
@@ -119,9 +112,9 @@ async def test_a_store_that_refuses_writes_pages_once_even_when_the_outbox_canno
             }  # fmt: skip
 
             refuse_inserts(db, False)
-            refuse_outbox(db, False)
+            refuse_inserts(db, False, "alert_outbox")
             gateway.writer.flush()
-            await gateway.alert_request_log()  # the resolve goes through the outbox again
+            await watches.alert_request_log(gateway)  # the resolve goes through the outbox again
             await gateway.alerts.deliver_due_once()
             resolved = hooks.bodies("/hook")[1]
             assert resolved["type"] == "alert.resolved"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bastion import watches
 from bastion.pricing.catalog import load_catalog
 from tests.integration.conftest import BASE_CONFIG, ENVIRON, in_process
 
@@ -50,8 +51,8 @@ async def test_a_model_retiring_in_ten_days_warns_and_alerts_once(
         }
         metrics = (await env.http.get("/metrics")).text
         assert f'bastion_model_retirement_days{{model="{RETIRING}"}} 10.0' in metrics
-        await env.gateway.watch_retirements()  # the hourly job, run again: no second alert
-        await env.gateway.watch_retirements()
+        await watches.watch_retirements(env.gateway)  # the hourly job, run again: no second alert
+        await watches.watch_retirements(env.gateway)
         rows = env.gateway.alerts.outbox.rows()
         assert len(rows) == 1
         alert = rows[0].alert
@@ -80,6 +81,6 @@ async def test_a_model_that_served_lately_is_in_use(tmp_path: Path) -> None:
             model=RETIRING, max_tokens=10, messages=[{"role": "user", "content": "hi"}]
         )
         env.gateway.writer.flush()
-        await env.gateway.watch_retirements()
+        await watches.watch_retirements(env.gateway)
         [notice] = env.gateway.retirements
         assert (notice.model, notice.days_left) == (RETIRING, 5)
